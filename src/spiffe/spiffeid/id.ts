@@ -101,7 +101,9 @@ export function checkPath(path: string): void {
   }
 }
 
-export type IdCheck = { id: string; valid: true } | { id: string; valid: false; code: string; message: string };
+export type IdCheck =
+  | { id: string; valid: true }
+  | { id: string; valid: false; code: string; message: string };
 
 /** A verdict instead of an exception: for batch checks (`meshbridge id check`). */
 export function checkSpiffeId(input: string): IdCheck {

@@ -55,7 +55,11 @@ function parseGlob(pattern: string): { td: TrustDomain; segments: string[] } {
   const segments = path === '' ? [] : path.split('/');
   for (const seg of segments) {
     if (seg === '' || !/^[a-zA-Z0-9._*-]+$/.test(seg) || (seg.includes('**') && seg !== '**')) {
-      throw new SpiffeError('ID_PATTERN_INVALID', 'input', `pattern "${pattern}" has an invalid segment "${seg}"`);
+      throw new SpiffeError(
+        'ID_PATTERN_INVALID',
+        'input',
+        `pattern "${pattern}" has an invalid segment "${seg}"`,
+      );
     }
   }
   return { td, segments };

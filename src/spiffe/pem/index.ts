@@ -1,0 +1,1 @@
+export { decodePem, encodePem, looksLikePem, type PemBlock } from './pem.js';
