@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { CodedError } from '../spiffe/errors.js';
 import { registerBundleCommands } from './commands/bundle.js';
+import { registerDemoCommands } from './commands/demo.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerIdCommands } from './commands/id.js';
 import { registerJwtCommands } from './commands/jwt.js';
@@ -78,6 +79,7 @@ export function buildProgram(io: CliIO, state: { exitCode: number }): Command {
   registerJwtCommands(program, register);
   registerBundleCommands(program, register);
   registerDevCommands(program, register);
+  registerDemoCommands(program, register);
   return program;
 }
 

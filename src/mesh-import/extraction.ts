@@ -54,6 +54,8 @@ export interface MaterialOptions {
   pairedWith?: string;
   /** The value must hold certificates or keys (a known key like `ca-cert.pem`); empty is still fine. */
   required?: boolean;
+  /** The hint applies to the first certificate only; the rest are its chain (`none`). */
+  firstOnly?: boolean;
 }
 
 export function locatorOf(file: string, object?: string, key?: string): string {
@@ -118,7 +120,8 @@ export class ExtractionBuilder {
     for (const b of blocks) {
       const position = { block: b.index + 1, line: b.line };
       if (b.type === 'CERTIFICATE' || b.type === 'X509 CERTIFICATE') {
-        this.extraction.certificates.push({ der: b.der, source: ref.locator, ...position, hint });
+        const h = opts.firstOnly && certs > 0 ? 'none' : hint;
+        this.extraction.certificates.push({ der: b.der, source: ref.locator, ...position, hint: h });
         certs++;
       } else if (PRIVATE_KEY_TYPES[b.type] !== undefined) {
         const encrypted = b.type === 'ENCRYPTED PRIVATE KEY' || /ENCRYPTED/i.test(b.headers?.['Proc-Type'] ?? '');
@@ -152,7 +155,8 @@ export class ExtractionBuilder {
       if (firstChildTag === TAG.INTEGER) {
         this.key(ref, element, ['pkcs8', 'pkcs1', 'sec1'], false, { block: index }, opts.pairedWith);
       } else {
-        this.extraction.certificates.push({ der: element, source: ref.locator, block: index, hint });
+        const h = opts.firstOnly && certs > 0 ? 'none' : hint;
+        this.extraction.certificates.push({ der: element, source: ref.locator, block: index, hint: h });
         certs++;
       }
       pos = end;

@@ -14,7 +14,16 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -169,7 +178,18 @@ export async function startPostgres(binDir: string): Promise<PgCluster> {
       '-c max_connections=200',
     ].join(' ');
     try {
-      runPg(user, join(binDir, 'pg_ctl'), ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', serverOpts, 'start']);
+      runPg(user, join(binDir, 'pg_ctl'), [
+        '-D',
+        data,
+        '-l',
+        join(dir, 'server.log'),
+        '-w',
+        '-t',
+        '60',
+        '-o',
+        serverOpts,
+        'start',
+      ]);
     } catch (err) {
       const log = existsSync(join(dir, 'server.log')) ? readFileSync(join(dir, 'server.log'), 'utf8') : '';
       throw new Error(`${(err as Error).message}\nserver log:\n${log.slice(-4000)}`);
@@ -215,14 +235,18 @@ export async function setupPostgres(log: (line: string) => void = (l) => console
   }
   const ci = isCi();
   if (/^(0|off|false|no)$/i.test(process.env.MESHBRIDGE_TEST_PG ?? '')) {
-    if (ci) throw new Error('MESHBRIDGE_TEST_PG=off is not allowed under CI=true: CI runs the store tests on PostgreSQL');
+    if (ci)
+      throw new Error(
+        'MESHBRIDGE_TEST_PG=off is not allowed under CI=true: CI runs the store tests on PostgreSQL',
+      );
     const why = 'MESHBRIDGE_TEST_PG=off';
     log(`[meshbridge tests] PostgreSQL SKIPPED (${why}): store tests run on SQLite only`);
     return { url: null, skipped: why, stop: async () => undefined };
   }
   const binDir = findPgBinDir();
   if (binDir === null) {
-    const why = 'PostgreSQL server binaries (postgres, initdb, pg_ctl) not found; install with .ci/install-postgres.sh';
+    const why =
+      'PostgreSQL server binaries (postgres, initdb, pg_ctl) not found; install with .ci/install-postgres.sh';
     if (ci) throw new Error(`CI=true requires PostgreSQL: ${why}`);
     log(`[meshbridge tests] PostgreSQL SKIPPED: ${why}. Store tests run on SQLite only.`);
     return { url: null, skipped: why, stop: async () => undefined };
@@ -245,7 +269,10 @@ export async function setupPostgres(log: (line: string) => void = (l) => console
 }
 
 /** A fresh, empty database on the run's server, for tests that need their own schema. */
-export async function createTestDatabase(baseUrl: string, prefix = 'mbt'): Promise<{ url: string; drop(): Promise<void> }> {
+export async function createTestDatabase(
+  baseUrl: string,
+  prefix = 'mbt',
+): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();

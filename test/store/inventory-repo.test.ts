@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { loadInventory, openStore, type SaveImportInput, StoreError, saveImport, sourceId } from '../../src/store/index.js';
+import {
+  loadInventory,
+  openStore,
+  type SaveImportInput,
+  StoreError,
+  saveImport,
+  sourceId,
+} from '../../src/store/index.js';
 import { bulkImport, fp, smallImport } from './rows.js';
 import { counts, PG_SKIPPED, snapshot, TARGETS, type TargetCase } from './targets.js';
 
@@ -7,7 +14,10 @@ const T0 = new Date('2026-03-01T10:00:00.000Z');
 const T1 = new Date('2026-03-02T11:30:00.000Z');
 const at = (d: Date) => () => d;
 
-async function withStore<T>(tc: TargetCase, fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>) {
+async function withStore<T>(
+  tc: TargetCase,
+  fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>,
+) {
   const fresh = await tc.fresh();
   const store = await openStore(fresh.target);
   try {
@@ -55,7 +65,13 @@ describe.each(TARGETS)('inventory repository on $name', (tc) => {
           },
         },
       ]);
-      expect(inv.certificates.map((c) => c.role)).toEqual(['anchor', 'intermediate', 'workload', 'workload', 'workload']);
+      expect(inv.certificates.map((c) => c.role)).toEqual([
+        'anchor',
+        'intermediate',
+        'workload',
+        'workload',
+        'workload',
+      ]);
       const web = inv.certificates.find((c) => c.serviceAccount === 'web')!;
       const cacerts = sourceId('istio-cacerts', 'secret/istio-system/cacerts', 'istio', 'east');
       const dump = sourceId('envoy-config-dump', 'pods/config_dump.json', 'istio', 'east');
@@ -90,7 +106,11 @@ describe.each(TARGETS)('inventory repository on $name', (tc) => {
       expect(inv.problems[0]).toMatchObject({ fingerprint: fp('workload-web'), details: { window: '20%' } });
       expect(inv.problems[1]).toMatchObject({ fingerprint: null, details: null });
       expect(inv.keys).toEqual([
-        expect.objectContaining({ sourceId: cacerts, keyType: 'rsa-4096', matchesFingerprint: fp('intermediate') }),
+        expect.objectContaining({
+          sourceId: cacerts,
+          keyType: 'rsa-4096',
+          matchesFingerprint: fp('intermediate'),
+        }),
       ]);
 
       const withDer = await loadInventory(store, { withDer: true, role: 'anchor' });
@@ -108,7 +128,9 @@ describe.each(TARGETS)('inventory repository on $name', (tc) => {
       const east = await loadInventory(store, { mesh: 'istio', cluster: 'east' });
       expect(east.certificates).toHaveLength(5);
       expect(east.sources).toHaveLength(2);
-      expect(east.links.every((l) => east.certificates.some((c) => c.fingerprint === l.fingerprint))).toBe(true);
+      expect(east.links.every((l) => east.certificates.some((c) => c.fingerprint === l.fingerprint))).toBe(
+        true,
+      );
       expect(east.problems).toHaveLength(2);
       const west = await loadInventory(store, { cluster: 'west' });
       expect(west.certificates).toHaveLength(31);
@@ -161,7 +183,11 @@ describe.each(TARGETS)('inventory repository on $name', (tc) => {
       expect(inv.certificates.find((c) => c.serviceAccount === 'api')!.anchorFingerprint).toBe(fp('anchor'));
       expect(inv.links.filter((l) => l.fingerprint === fp('workload-db'))[0]!.seenAt).toBe(T1.toISOString());
       const dump = inv.sources.find((s) => s.locator === 'pods/config_dump.json')!;
-      expect(dump).toMatchObject({ firstSeen: T0.toISOString(), lastSeen: T1.toISOString(), importId: res.importId });
+      expect(dump).toMatchObject({
+        firstSeen: T0.toISOString(),
+        lastSeen: T1.toISOString(),
+        importId: res.importId,
+      });
       // The key sighting of a source is replaced, not duplicated.
       expect(inv.keys).toHaveLength(1);
       expect(inv.keys[0]!.importId).toBe(res.importId);
@@ -246,7 +272,8 @@ describe('inventory repository at scale (sqlite)', () => {
       expect(again.certificates.updated).toBe(100_001);
       expect(inv.certificates).toHaveLength(100_001);
       expect(inv.certificates[500]!.lastSeen).toBe(T1.toISOString());
-      expect(firstMs).toBeLessThan(15_000);
+      // Budget from the inventory issue (100k in under 20 s, parsing included); ~4-7 s here.
+      expect(firstMs).toBeLessThan(20_000);
     } finally {
       await store.close();
       await fresh.cleanup();

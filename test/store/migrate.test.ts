@@ -1,5 +1,4 @@
-import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
@@ -38,8 +37,14 @@ describe('migration files', () => {
     expect(findMigrationsDir({})).toBe(join(repoRoot, 'migrations'));
     const dir = copyMigrations();
     writeFileSync(join(dir, '0002_extra.sql'), 'CREATE TABLE extra (id TEXT PRIMARY KEY);\n');
-    writeFileSync(join(dir, '0002_extra.postgres.sql'), 'CREATE TABLE extra (id TEXT PRIMARY KEY, pg INTEGER);\n');
-    expect(loadMigrations(dir, 'sqlite').map((m) => m.file)).toEqual(['0001_inventory.sql', '0002_extra.sql']);
+    writeFileSync(
+      join(dir, '0002_extra.postgres.sql'),
+      'CREATE TABLE extra (id TEXT PRIMARY KEY, pg INTEGER);\n',
+    );
+    expect(loadMigrations(dir, 'sqlite').map((m) => m.file)).toEqual([
+      '0001_inventory.sql',
+      '0002_extra.sql',
+    ]);
     expect(loadMigrations(dir, 'postgres').map((m) => m.file)).toEqual([
       '0001_inventory.sql',
       '0002_extra.postgres.sql',
@@ -101,7 +106,10 @@ describe.each(TARGETS)('migrations on $name', (tc) => {
     try {
       await (await openStore(fresh.target, { migrationsDir: dir })).close();
       writeFileSync(join(dir, '0002_extra.sql'), 'CREATE TABLE extra (id TEXT PRIMARY KEY);\n');
-      writeFileSync(join(dir, `0002_extra.${tc.name}.sql`), 'CREATE TABLE extra (id TEXT PRIMARY KEY, n BIGINT);\n');
+      writeFileSync(
+        join(dir, `0002_extra.${tc.name}.sql`),
+        'CREATE TABLE extra (id TEXT PRIMARY KEY, n BIGINT);\n',
+      );
       const bare = await openStore(fresh.target, { migrationsDir: dir, migrate: false });
       const before = await migrationStatus(bare);
       expect(before.pending.map((p) => p.file)).toEqual([`0002_extra.${tc.name}.sql`]);
@@ -109,7 +117,10 @@ describe.each(TARGETS)('migrations on $name', (tc) => {
       const after = await migrationStatus(bare);
       expect(after.pending).toEqual([]);
       expect(after.applied.find((a) => a.version === '0002')?.file).toBe(`0002_extra.${tc.name}.sql`);
-      await bare.db.insertInto('extra' as never).values({ id: 'x', n: 2 ** 40 } as never).execute();
+      await bare.db
+        .insertInto('extra' as never)
+        .values({ id: 'x', n: 2 ** 40 } as never)
+        .execute();
       const n = await sql<{ n: number }>`SELECT n FROM extra`.execute(bare.db);
       expect(n.rows[0]?.n).toBe(2 ** 40);
       await bare.close();
@@ -166,7 +177,9 @@ describe.each(TARGETS)('migrations on $name', (tc) => {
   it('parallel opens of a fresh database migrate exactly once', async () => {
     const fresh = await tc.fresh();
     try {
-      const stores = await Promise.all(Array.from({ length: 8 }, () => openStore(fresh.target, { poolMax: 2 })));
+      const stores = await Promise.all(
+        Array.from({ length: 8 }, () => openStore(fresh.target, { poolMax: 2 })),
+      );
       const rows = await stores[0]!.db.selectFrom('schema_migrations').selectAll().execute();
       expect(rows.map((r) => r.name)).toEqual(['0001_inventory']);
       for (const s of stores) expect((await migrationStatus(s)).pending).toEqual([]);

@@ -52,7 +52,12 @@ describe('targets', () => {
   });
 
   it('refuses a bad URL with STORE_URL_INVALID, without the password', () => {
-    for (const bad of [`postgres://ops:${SECRET}@[::1/db`, `postgres://ops:${SECRET}@:5432/db`, 'mysql://x/y', ' ']) {
+    for (const bad of [
+      `postgres://ops:${SECRET}@[::1/db`,
+      `postgres://ops:${SECRET}@:5432/db`,
+      'mysql://x/y',
+      ' ',
+    ]) {
       let err: unknown;
       try {
         parseTarget(bad);
@@ -124,21 +129,24 @@ describe('unreachable stores', () => {
   });
 
   const pgUrl = testPgUrl();
-  it.skipIf(pgUrl === null)('PostgreSQL with a wrong password or a missing database: STORE_UNAVAILABLE', async () => {
-    const url = new URL(pgUrl!);
-    url.password = SECRET;
-    const auth = await rejection(openStore(url.href));
-    expect(auth.code).toBe('STORE_UNAVAILABLE');
-    expect(auth.message).toMatch(/password authentication failed/);
-    expectNoSecret(auth, SECRET);
+  it.skipIf(pgUrl === null)(
+    'PostgreSQL with a wrong password or a missing database: STORE_UNAVAILABLE',
+    async () => {
+      const url = new URL(pgUrl!);
+      url.password = SECRET;
+      const auth = await rejection(openStore(url.href));
+      expect(auth.code).toBe('STORE_UNAVAILABLE');
+      expect(auth.message).toMatch(/password authentication failed/);
+      expectNoSecret(auth, SECRET);
 
-    const nodb = new URL(pgUrl!);
-    nodb.pathname = '/no_such_database';
-    const missing = await rejection(openStore(nodb.href));
-    expect(missing.code).toBe('STORE_UNAVAILABLE');
-    expect(missing.message).toMatch(/no_such_database/);
-    expectNoSecret(missing, decodeURIComponent(new URL(pgUrl!).password));
-  });
+      const nodb = new URL(pgUrl!);
+      nodb.pathname = '/no_such_database';
+      const missing = await rejection(openStore(nodb.href));
+      expect(missing.code).toBe('STORE_UNAVAILABLE');
+      expect(missing.message).toMatch(/no_such_database/);
+      expectNoSecret(missing, decodeURIComponent(new URL(pgUrl!).password));
+    },
+  );
 });
 
 describe.each(TARGETS)('store on $name', (tc) => {

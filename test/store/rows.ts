@@ -81,7 +81,11 @@ export function smallImport(overrides: Partial<SaveImportInput> = {}): SaveImpor
         fingerprint: workloads[0]!.fingerprint,
         details: { window: '20%' },
       },
-      { code: 'PEM_CORRUPT', source: 'secret/istio-system/cacerts#ca-crl.pem', message: 'block 2 is truncated' },
+      {
+        code: 'PEM_CORRUPT',
+        source: 'secret/istio-system/cacerts#ca-crl.pem',
+        message: 'block 2 is truncated',
+      },
     ],
     keys: [{ source: 'secret/istio-system/cacerts', keyType: 'rsa-4096', matchesFingerprint: inter }],
     ...overrides,

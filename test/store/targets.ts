@@ -40,7 +40,10 @@ export const sqliteCase: TargetCase = {
   name: 'sqlite',
   async fresh() {
     const dir = mkdtempSync(join(tmpdir(), 'meshbridge-store-'));
-    return { target: join(dir, 'store.db'), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+    return {
+      target: join(dir, 'store.db'),
+      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+    };
   },
 };
 
