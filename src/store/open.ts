@@ -83,7 +83,8 @@ export function parseTarget(target: string, cwd: string = process.cwd()): StoreT
         `${redactRaw(trimmed)} is not a valid PostgreSQL URL: expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`,
       );
     }
-    if (!trimmed.includes('://') || url.hostname === '') {
+    // An empty host is fine only when a `host` parameter names one (e.g. a unix socket folder).
+    if (!trimmed.includes('://') || (url.hostname === '' && !url.searchParams.get('host'))) {
       throw new StoreError(
         'STORE_URL_INVALID',
         'input',

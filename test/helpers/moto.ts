@@ -70,13 +70,23 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-/** Start moto on `port` (default: a free one) and wait until it answers. */
-export async function startMoto(port?: number, timeoutMs = 30_000): Promise<MotoServer> {
+export interface StartMotoOptions {
+  /** Default: a free port. */
+  port?: number;
+  /** Extra environment for moto, e.g. INITIAL_NO_AUTH_ACTION_COUNT=0 to make it check credentials. */
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+/** Start moto and wait until it answers. */
+export async function startMoto(options: StartMotoOptions = {}): Promise<MotoServer> {
   if (!motoInstalled()) throw new Error(MOTO_SKIP_MESSAGE);
-  const chosen = port ?? (await freePort());
+  const chosen = options.port ?? (await freePort());
+  const timeoutMs = options.timeoutMs ?? 30_000;
   const url = `http://127.0.0.1:${chosen}`;
   const child: ChildProcess = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(chosen)], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...options.env },
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultTarget, openStore, parseTarget, StoreError } from '../../src/store/index.js';
-import { counts, PG_SKIPPED, TARGETS, testPgUrl } from './targets.js';
+import { counts, PG_SKIPPED, postgresCase, sqliteCase, TARGETS, testPgUrl } from './targets.js';
 
 const SECRET = 'Sup3r-Secret-Pw-9f2c';
 
@@ -46,6 +46,7 @@ describe('targets', () => {
     const pg = parseTarget(`postgresql://ops:${SECRET}@db.internal:6543/mesh?sslmode=require`);
     expect(pg).toMatchObject({ dialect: 'postgres', password: SECRET });
     expect(pg.display).toBe('postgresql://ops@db.internal:6543/mesh?sslmode=require');
+    expect(parseTarget('postgres:///mesh?host=/run/postgresql')).toMatchObject({ dialect: 'postgres' });
     const q = parseTarget(`postgres://ops@db/mesh?password=${SECRET}`);
     expect(q.display).not.toContain(SECRET);
     expect(q.display).toContain('password=***');
@@ -182,6 +183,57 @@ describe.each(TARGETS)('store on $name', (tc) => {
       await fresh.cleanup();
     }
   });
+});
+
+describe('driver failures inside a transaction', () => {
+  it('sqlite: a writer locked out past the busy timeout gets STORE_BUSY', async () => {
+    const fresh = await sqliteCase.fresh();
+    const a = await openStore(fresh.target);
+    const b = await openStore(fresh.target, { busyTimeoutMs: 100 });
+    try {
+      let release!: () => void;
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      const holder = a.transaction(async () => {
+        await held;
+      });
+      await new Promise((r) => setTimeout(r, 20));
+      const err = await rejection(b.transaction(async () => undefined));
+      expect(err).toMatchObject({ code: 'STORE_BUSY', category: 'unavailable' });
+      release();
+      await holder;
+      await b.transaction(async () => undefined);
+    } finally {
+      await a.close();
+      await b.close();
+      await fresh.cleanup();
+    }
+  });
+
+  const pgUrl = testPgUrl();
+  it.skipIf(pgUrl === null)(
+    'postgres: a connection killed mid-transaction gets STORE_UNAVAILABLE',
+    async () => {
+      const fresh = await postgresCase(pgUrl!).fresh();
+      const store = await openStore(fresh.target);
+      try {
+        const err = await rejection(
+          store.transaction(async (trx) => {
+            await sql`SELECT pg_terminate_backend(pg_backend_pid())`.execute(trx);
+          }),
+        );
+        expect(err.code).toBe('STORE_UNAVAILABLE');
+        expect(err.message).toContain(store.target);
+        expectNoSecret(err, decodeURIComponent(new URL(pgUrl!).password));
+        // The pool recovers with a new connection.
+        expect((await counts(store)).imports).toBe(0);
+      } finally {
+        await store.close();
+        await fresh.cleanup();
+      }
+    },
+  );
 });
 
 if (PG_SKIPPED !== null) {
