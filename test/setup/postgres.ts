@@ -98,7 +98,7 @@ function postgresOsUser(): OsUser | null {
   } catch {
     throw new Error(
       'running as root, and there is no `postgres` OS user to run the PostgreSQL server as (initdb refuses root); ' +
-        'install Debian postgresql (.ci/install-postgres.sh) or run the tests as a normal user',
+        'install Debian postgresql (.ci/install-debian.sh) or run the tests as a normal user',
     );
   }
 }
@@ -246,7 +246,7 @@ export async function setupPostgres(log: (line: string) => void = (l) => console
   const binDir = findPgBinDir();
   if (binDir === null) {
     const why =
-      'PostgreSQL server binaries (postgres, initdb, pg_ctl) not found; install with .ci/install-postgres.sh';
+      'PostgreSQL server binaries (postgres, initdb, pg_ctl) not found; install with .ci/install-debian.sh';
     if (ci) throw new Error(`CI=true requires PostgreSQL: ${why}`);
     log(`[meshbridge tests] PostgreSQL SKIPPED: ${why}. Store tests run on SQLite only.`);
     return { url: null, skipped: why, stop: async () => undefined };

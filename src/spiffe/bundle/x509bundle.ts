@@ -93,16 +93,25 @@ export class X509Bundle implements X509BundleSource {
   }
 
   /**
-   * Authorities that may have issued `cert`: an SKI equal to its AKI, the same DER
-   * subject as its issuer name, or (when neither finds one) the same name compared
-   * case-insensitively as text (a CA may re-encode its own name). Candidates only:
-   * the caller decides by verifying the signature (N12).
+   * Authorities that may have issued `cert`. `exact`: an SKI equal to its AKI or the
+   * same DER subject as its issuer name. `canonical`: the remaining ones whose subject
+   * equals its issuer name compared as case-folded text (a CA may re-encode its own
+   * name). Candidates only: the caller decides by verifying the signature (N12).
    */
-  candidateIssuers(cert: Certificate): readonly Certificate[] {
+  candidateIssuers(cert: Certificate, match: 'exact' | 'canonical' | 'all' = 'all'): readonly Certificate[] {
     if (this.bySubject === undefined) this.index();
-    const byName = this.bySubject!.get(Buffer.from(cert.issuerDer).toString('latin1')) ?? [];
-    const byKey = cert.authorityKeyId === undefined ? [] : (this.bySki!.get(cert.authorityKeyId) ?? []);
-    if (byKey.length === 0 && byName.length === 0) return this.byCanonicalName!.get(canonicalName(cert.issuer)) ?? [];
+    if (match === 'canonical') {
+      const exact = this.candidateIssuers(cert, 'exact');
+      const canonical = this.byCanonicalName!.get(canonicalName(cert.issuer)) ?? NONE;
+      return exact.length === 0 ? canonical : canonical.filter((c) => !exact.includes(c));
+    }
+    if (match === 'all') {
+      const exact = this.candidateIssuers(cert, 'exact');
+      const more = this.candidateIssuers(cert, 'canonical');
+      return more.length === 0 ? exact : [...exact, ...more];
+    }
+    const byName = this.bySubject!.get(Buffer.from(cert.issuerDer).toString('latin1')) ?? NONE;
+    const byKey = cert.authorityKeyId === undefined ? NONE : (this.bySki!.get(cert.authorityKeyId) ?? NONE);
     if (byKey.length === 0) return byName;
     if (byName.length === 0) return byKey;
     const out = [...byKey];
@@ -173,6 +182,8 @@ export class X509Bundle implements X509BundleSource {
     this.byCanonicalName = byCanonicalName;
   }
 }
+
+const NONE: readonly Certificate[] = [];
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
   const list = m.get(k);

@@ -136,6 +136,7 @@ function hex2(n: number): string {
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => hex2(i));
 
 export function toHex(bytes: Uint8Array, start = 0, end = bytes.length): string {
+  if (end - start > 8) return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('hex');
   let s = '';
   for (let i = start; i < end; i++) s += HEX[bytes[i]!];
   return s;
@@ -167,20 +168,32 @@ export function decodeOid(buf: Uint8Array, tlv: Tlv): string {
   return out;
 }
 
-/** Memoised OID decoding for the handful of OIDs a certificate repeats. */
-const oidCache = new Map<string, string>();
+/** Memoised OID decoding for the handful of OIDs certificates repeat (no string built on a hit). */
+const oidCache = new Map<number, { bytes: Uint8Array; oid: string }[]>();
+let oidCacheEntries = 0;
 
 export function oidOf(buf: Uint8Array, tlv: Tlv): string {
-  const len = tlv.end - tlv.valueStart;
-  if (len > 16) return decodeOid(buf, tlv);
-  let key = '';
-  for (let i = tlv.valueStart; i < tlv.end; i++) key += String.fromCharCode(buf[i]!);
-  let oid = oidCache.get(key);
-  if (oid === undefined) {
-    oid = decodeOid(buf, tlv);
-    if (oidCache.size < 1024) oidCache.set(key, oid);
+  const { valueStart: s, end: e } = tlv;
+  let h = 0x811c9dc5;
+  for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  const bucket = oidCache.get(h);
+  if (bucket !== undefined) {
+    for (const entry of bucket) if (sameBytes(entry.bytes, buf, s, e)) return entry.oid;
+  }
+  const oid = decodeOid(buf, tlv);
+  if (oidCacheEntries < 4096) {
+    const entry = { bytes: buf.slice(s, e), oid };
+    if (bucket === undefined) oidCache.set(h, [entry]);
+    else bucket.push(entry);
+    oidCacheEntries++;
   }
   return oid;
+}
+
+function sameBytes(a: Uint8Array, buf: Uint8Array, s: number, e: number): boolean {
+  if (a.length !== e - s) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== buf[s + i]) return false;
+  return true;
 }
 
 /** A small non-negative INTEGER (e.g. version, pathLen) as a number. */
