@@ -2,7 +2,11 @@ import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { X509Bundle } from '../../src/spiffe/bundle/x509bundle.js';
 import { TrustDomain } from '../../src/spiffe/spiffeid/index.js';
 import { VerificationCache, verifyX509Svid } from '../../src/spiffe/svid/x509svid/index.js';
-import { clearParseCache, configureParseCache, DEFAULT_PARSE_CACHE_SIZE } from '../../src/spiffe/x509/certificate.js';
+import {
+  clearParseCache,
+  configureParseCache,
+  DEFAULT_PARSE_CACHE_SIZE,
+} from '../../src/spiffe/x509/certificate.js';
 import { createIntermediate, createLeaf, createRoot, resign, type TestCert } from '../../test/helpers/pki.js';
 
 /**
@@ -63,7 +67,11 @@ export async function benchX509(opts: BenchX509Options = {}): Promise<BenchX509R
       const der = new Uint8Array(leafDer.length + intermediate.der.length);
       der.set(leafDer);
       der.set(intermediate.der, leafDer.length);
-      set.push({ der, leaf: new X509Certificate(leafDer), intermediate: new X509Certificate(intermediate.der) });
+      set.push({
+        der,
+        leaf: new X509Certificate(leafDer),
+        intermediate: new X509Certificate(intermediate.der),
+      });
     }
     chains.push(set);
   }
@@ -104,8 +112,12 @@ export async function benchX509(opts: BenchX509Options = {}): Promise<BenchX509R
     rawNodePerSec: median(rw),
     ratio: median(mb) / median(rw),
   };
-  log(`x509 chains (root -> intermediate -> P-256 leaf, Istio-shaped), ${n} distinct leaves x ${rounds} rounds, 1 core`);
-  log(`  meshbridge verifyX509Svid from DER (parse + verify, cache): ${Math.round(result.meshbridgePerSec)}/s`);
+  log(
+    `x509 chains (root -> intermediate -> P-256 leaf, Istio-shaped), ${n} distinct leaves x ${rounds} rounds, 1 core`,
+  );
+  log(
+    `  meshbridge verifyX509Svid from DER (parse + verify, cache): ${Math.round(result.meshbridgePerSec)}/s`,
+  );
   log(`  raw node X509Certificate.verify x2 (pre-parsed):            ${Math.round(result.rawNodePerSec)}/s`);
   log(`  ratio ${result.ratio.toFixed(2)} (target >= ${X509_RATIO_TARGET})`);
   return result;
@@ -151,4 +163,3 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
-

@@ -69,6 +69,10 @@ export interface CertificateTemplate {
   sanCritical?: boolean;
   /** Default true: subject and authority key identifiers. */
   keyIdentifiers?: boolean;
+  /** With key identifiers on: set false to leave out the subject key identifier only (Linkerd leaves). */
+  subjectKeyIdentifier?: boolean;
+  /** 1: an X.509 v1 certificate (no version field, no extensions at all). Default 3. */
+  version?: 1 | 3;
 }
 
 export interface Issuer {
@@ -108,18 +112,19 @@ export function issueCertificate(t: CertificateTemplate, issuer: Issuer): Issued
     extensions.push(extension('2.5.29.17', t.sanCritical ?? t.subject === '', seq(...names)));
   }
   if (t.keyIdentifiers ?? true) {
-    extensions.push(extension('2.5.29.14', false, octets(keyIdentifier(t.publicKey))));
+    if (t.subjectKeyIdentifier ?? true) extensions.push(extension('2.5.29.14', false, octets(keyIdentifier(t.publicKey))));
     extensions.push(extension('2.5.29.35', false, seq(tlv(0x80, keyIdentifier(issuer.publicKey)))));
   }
+  const v1 = t.version === 1;
   const tbs = seq(
-    explicit(0, integer(2n)),
+    ...(v1 ? [] : [explicit(0, integer(2n))]),
     integer(t.serial ?? BigInt(`0x${randomBytes(16).toString('hex')}`) >> 1n),
     algorithm.identifier,
     encodeName(issuer.subject),
     seq(time(t.notBefore), time(t.notAfter)),
     encodeName(t.subject),
     t.publicKey.export({ format: 'der', type: 'spki' }),
-    ...(extensions.length > 0 ? [explicit(3, seq(...extensions))] : []),
+    ...(extensions.length > 0 && !v1 ? [explicit(3, seq(...extensions))] : []),
   );
   const signature = sign(algorithm.hash, tbs, issuer.privateKey);
   const der = Buffer.from(seq(tbs, algorithm.identifier, bitString(signature)));

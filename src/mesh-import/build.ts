@@ -33,16 +33,12 @@ import {
 
 const DAY_MS = 86_400_000;
 
-export interface BuildOptions {
+export interface BuildOptions extends ValidityOptions {
   /** Injected time: validity is judged at `clock()` (default: now). */
   clock?: Clock;
   cluster?: string | null;
   /** `--mesh`: forces the mesh of every certificate. */
   mesh?: Mesh | null;
-  /** A CA expiring within this window is CERT_EXPIRING_SOON (default 30 days). */
-  caExpiryWindowMs?: number;
-  /** A leaf in this last fraction of its own lifetime is CERT_EXPIRING_SOON (default 0.2). */
-  leafExpiryFraction?: number;
   /** RSA keys below this many bits are WEAK_KEY (default 2048). */
   minRsaBits?: number;
   /** EC keys below this many bits are WEAK_KEY (default 256). */
@@ -97,9 +93,8 @@ export class InventoryBuilder {
   private readonly firstCertOf = new Map<string, string>();
   private readonly problems: Problem[] = [];
   private readonly failedPairs = new Set<string>();
+  private readonly strings = new Map<string, string>();
   private readonly stats: InventoryStats = { files: 0, skippedFiles: 0, certificatesSeen: 0 };
-  private readonly caWindow: number;
-  private readonly leafFraction: number;
   private readonly minRsa: number;
   private readonly minEc: number;
   private finished = false;
@@ -107,8 +102,6 @@ export class InventoryBuilder {
   constructor(private readonly opts: BuildOptions = {}) {
     this.now = (opts.clock ?? systemClock)();
     this.nowMs = this.now.getTime();
-    this.caWindow = opts.caExpiryWindowMs ?? 30 * DAY_MS;
-    this.leafFraction = opts.leafExpiryFraction ?? 0.2;
     this.minRsa = opts.minRsaBits ?? 2048;
     this.minEc = opts.minEcBits ?? 256;
   }
@@ -184,21 +177,21 @@ export class InventoryBuilder {
   private entryOf(cert: Certificate, blob: CertificateBlob, hint: number, meshHint: Mesh | null): Entry {
     const san = cert.subjectAltName;
     const sans: SubjectAltNames = {
-      uris: [...(san?.uris ?? [])],
-      dnsNames: [...(san?.dnsNames ?? [])],
-      ips: [...(san?.ips ?? [])],
-      emails: [...(san?.emails ?? [])],
+      uris: list(san?.uris),
+      dnsNames: list(san?.dnsNames),
+      ips: list(san?.ips),
+      emails: list(san?.emails),
     };
     const id = deriveIdentity(sans);
     const e: Entry = {
       fingerprint: cert.fingerprint,
       derBase64: Buffer.from(cert.der.buffer, cert.der.byteOffset, cert.der.byteLength).toString('base64'),
       subject: cert.subject,
-      issuer: cert.issuer,
+      issuer: this.intern(cert.issuer),
       serial: cert.serialNumber,
       notBefore: cert.notBefore.toISOString(),
       notAfter: cert.notAfter.toISOString(),
-      keyAlgorithm: cert.keyAlgorithm,
+      keyAlgorithm: this.intern(cert.keyAlgorithm),
       keySize: keySizeOf(cert.keyAlgorithm),
       version: cert.version,
       bcCa: cert.basicConstraints?.ca === true,
@@ -224,38 +217,19 @@ export class InventoryBuilder {
     return e;
   }
 
+  /** One copy of strings thousands of leaves repeat (issuer names, key algorithms). */
+  private intern(s: string): string {
+    const known = this.strings.get(s);
+    if (known !== undefined) return known;
+    if (this.strings.size < 10_000) this.strings.set(s, s);
+    return s;
+  }
+
   /** Findings about the certificate alone: validity, key strength. */
   private judge(e: Entry, cert: Certificate, source: string): void {
-    const nb = cert.notBefore.getTime();
-    const na = cert.notAfter.getTime();
     const isCa = e.bcCa || (e.version === 1 && bytesEqual(cert.issuerDer, cert.subjectDer));
-    if (na < this.nowMs) {
-      this.problem(e, 'CERT_EXPIRED', source, `${label(e)} expired on ${e.notAfter} (${ago(this.nowMs - na)} ago)`, {
-        notAfter: e.notAfter,
-      });
-    } else if (nb > this.nowMs) {
-      this.problem(e, 'CERT_NOT_YET_VALID', source, `${label(e)} is not valid before ${e.notBefore} (in ${ago(nb - this.nowMs)}); check the issuer's clock`, {
-        notBefore: e.notBefore,
-      });
-    } else if (isCa) {
-      if (na - this.nowMs <= this.caWindow) {
-        this.problem(e, 'CERT_EXPIRING_SOON', source, `CA ${label(e)} expires on ${e.notAfter}, in ${ago(na - this.nowMs)} (window: ${ago(this.caWindow)}); rotate it before it does`, {
-          notAfter: e.notAfter,
-          windowMs: this.caWindow,
-        });
-      }
-    } else {
-      const lifetime = na - nb;
-      if (lifetime > 0 && na - this.nowMs <= lifetime * this.leafFraction) {
-        this.problem(
-          e,
-          'CERT_EXPIRING_SOON',
-          source,
-          `${label(e)} expires on ${e.notAfter}, in ${ago(na - this.nowMs)}: within the last ${Math.round(this.leafFraction * 100)}% of its ${ago(lifetime)} lifetime; its proxy should have renewed it`,
-          { notAfter: e.notAfter, lifetimeMs: lifetime },
-        );
-      }
-    }
+    const v = validityFinding({ notBefore: e.notBefore, notAfter: e.notAfter, isCa, label: label(e) }, this.nowMs, this.opts);
+    if (v !== undefined) this.problem(e, v.code, source, v.message, v.details);
     const weak = weakness(cert.keyAlgorithm, this.minRsa, this.minEc);
     if (weak !== undefined) this.problem(e, 'WEAK_KEY', source, `${label(e)} has a weak key: ${weak}`, { keyAlgorithm: e.keyAlgorithm });
   }
@@ -380,7 +354,8 @@ export class InventoryBuilder {
     const sameSubject = new Map<string, Entry[]>();
     for (const e of this.entries.values()) {
       const r = role.get(e.fingerprint)!;
-      if (e.subject !== '' && (r !== 'workload' || e.selfSigned)) push(sameSubject, e.subject, e);
+      // CAs, and certificates named like their issuer (self-issued): what name-based path builders confuse.
+      if (e.subject !== '' && (r !== 'workload' || e.subject === e.issuer)) push(sameSubject, e.subject, e);
     }
 
     for (const e of this.entries.values()) {
@@ -396,13 +371,20 @@ export class InventoryBuilder {
       const keys = new Set(group.map((g) => g.spkiSha256));
       if (keys.size < 2) continue;
       for (const e of group) {
-        const others = group.filter((g) => g.spkiSha256 !== e.spkiSha256).map((g) => g.fingerprint);
+        const others = group.filter((g) => g.spkiSha256 !== e.spkiSha256);
+        const signedBy = others.find((g) => g.fingerprint === e.issuerFingerprint);
+        const signs = others.filter((g) => g.issuerFingerprint === e.fingerprint);
+        const relation = signedBy
+          ? `; it is issued by ${short(signedBy.fingerprint)} under the same name (self-issued), which name-based verifiers such as \`openssl verify\` mistake for self-signed`
+          : signs.length > 0
+            ? `; it issued ${signs.map((g) => short(g.fingerprint)).join(', ')} under its own name, which name-based verifiers mistake for self-signed`
+            : '; they are unrelated and were not linked by name';
         this.problem(
           e,
           'SAME_SUBJECT_DIFFERENT_KEY',
           e.sources[0]!,
-          `${others.length} other CA certificate(s) share the subject "${subject}" but hold a different key (${others.map(short).join(', ')}); they are unrelated and were not linked by name`,
-          { others },
+          `${others.length} other certificate(s) share the subject "${subject}" but hold a different key (${others.map((g) => short(g.fingerprint)).join(', ')})${relation}`,
+          { others: others.map((g) => g.fingerprint) },
         );
       }
     }
@@ -476,6 +458,7 @@ export class InventoryBuilder {
     this.bySki.clear();
     this.bySubject.clear();
     this.failedPairs.clear();
+    this.strings.clear();
 
     return {
       mesh: forced,
@@ -558,7 +541,65 @@ export function buildInventory(extractions: Iterable<Extraction>, opts: BuildOpt
   return b.finish();
 }
 
+/** The codes whose verdict depends on the instant of judgement (recomputed when an inventory is viewed). */
+export const TIME_PROBLEM_CODES: readonly ProblemCode[] = ['CERT_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_EXPIRING_SOON'];
+
+export interface ValidityOptions {
+  caExpiryWindowMs?: number;
+  leafExpiryFraction?: number;
+}
+
+/**
+ * Expired, not yet valid, or expiring soon at `nowMs`: a CA within `caExpiryWindowMs`
+ * (default 30 days) of its end, a leaf in the last `leafExpiryFraction` (default 20%)
+ * of its own lifetime.
+ */
+export function validityFinding(
+  c: { notBefore: string; notAfter: string; isCa: boolean; label: string },
+  nowMs: number,
+  opts: ValidityOptions = {},
+): { code: ProblemCode; message: string; details: Record<string, unknown> } | undefined {
+  const caWindow = opts.caExpiryWindowMs ?? 30 * DAY_MS;
+  const fraction = opts.leafExpiryFraction ?? 0.2;
+  const nb = Date.parse(c.notBefore);
+  const na = Date.parse(c.notAfter);
+  const notAfter = new Date(na).toISOString();
+  if (na < nowMs) {
+    return { code: 'CERT_EXPIRED', message: `${c.label} expired on ${notAfter} (${ago(nowMs - na)} ago)`, details: { notAfter } };
+  }
+  if (nb > nowMs) {
+    const notBefore = new Date(nb).toISOString();
+    return {
+      code: 'CERT_NOT_YET_VALID',
+      message: `${c.label} is not valid before ${notBefore} (in ${ago(nb - nowMs)}); check the issuer's clock`,
+      details: { notBefore },
+    };
+  }
+  if (c.isCa) {
+    if (na - nowMs > caWindow) return undefined;
+    return {
+      code: 'CERT_EXPIRING_SOON',
+      message: `CA ${c.label} expires on ${notAfter}, in ${ago(na - nowMs)} (window: ${ago(caWindow)}); rotate it before it does`,
+      details: { notAfter, windowMs: caWindow },
+    };
+  }
+  const lifetime = na - nb;
+  if (lifetime <= 0 || na - nowMs > lifetime * fraction) return undefined;
+  return {
+    code: 'CERT_EXPIRING_SOON',
+    message: `${c.label} expires on ${notAfter}, in ${ago(na - nowMs)}: within the last ${Math.round(fraction * 100)}% of its ${ago(lifetime)} lifetime; it should have been renewed`,
+    details: { notAfter, lifetimeMs: lifetime },
+  };
+}
+
 // ---------------------------------------------------------------- helpers
+
+const EMPTY = Object.freeze([]) as unknown as string[];
+
+/** A copy of a SAN list; empty lists share one array (most leaves carry one URI and nothing else). */
+function list(v: readonly string[] | undefined): string[] {
+  return v === undefined || v.length === 0 ? EMPTY : [...v];
+}
 
 function sha256(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
@@ -578,7 +619,8 @@ function short(fp: string): string {
   return `sha256:${fp.slice(0, 12)}`;
 }
 
-function label(e: { meshIdentity: string | null; subject: string; fingerprint: string; san?: SubjectAltNames }): string {
+/** How a certificate is named in messages: its mesh identity, its subject, a DNS SAN, or its fingerprint. */
+export function label(e: { meshIdentity: string | null; subject: string; fingerprint: string; san?: SubjectAltNames }): string {
   if (e.meshIdentity) return e.meshIdentity;
   if (e.subject) return `"${e.subject}"`;
   const dns = e.san?.dnsNames[0];

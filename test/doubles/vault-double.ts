@@ -20,9 +20,9 @@
  * are not modelled). Errors are Vault-shaped: 403 {"errors":["permission denied"]},
  * 404 {"errors":[]}, 400 {"errors":["..."]}, 503 {"errors":["Vault is sealed"]}.
  *
- * `goDown('refuse' | 'sealed' | 'error')` and `comeBack()` simulate an outage: the
- * listening socket is closed (connection refused) and reopened on the same port, or
- * every request gets 503 sealed / 500.
+ * `goDown('refuse' | 'sealed' | 'error' | 'hang')` and `comeBack()` simulate an outage:
+ * the listening socket is closed (connection refused) and reopened on the same port,
+ * every request gets 503 sealed / 500, or requests are accepted and never answered.
  *
  * Not modelled: real ACL capabilities, renewals, response wrapping, namespaces, LIST,
  * KV v1, lease expiry sweeps (an expired lease is simply reported expired).
@@ -100,7 +100,8 @@ interface KvKey {
   updated_time: string;
 }
 
-export type DownMode = 'refuse' | 'sealed' | 'error';
+/** 'refuse': connection refused; 'sealed': 503 sealed; 'error': 500; 'hang': accept, never answer. */
+export type DownMode = 'refuse' | 'sealed' | 'error' | 'hang';
 
 class VaultHttpError extends Error {
   constructor(
@@ -121,6 +122,7 @@ export class VaultDouble {
   private server!: Server;
   private port = 0;
   private mode: DownMode | 'up' = 'up';
+  private readonly hung = new Set<ServerResponse>();
   private readonly tokens = new Map<string, TokenEntry>();
   private readonly accessors = new Map<string, string>();
   private readonly leases = new Map<string, DoubleLease>();
@@ -160,6 +162,10 @@ export class VaultDouble {
         this.server = createServer((req: IncomingMessage, res: ServerResponse) => {
           if (this.mode === 'refuse') {
             req.socket.destroy();
+            return;
+          }
+          if (this.mode === 'hang') {
+            this.hung.add(res);
             return;
           }
           handler(req, res);
@@ -219,6 +225,8 @@ export class VaultDouble {
   async comeBack(): Promise<void> {
     const wasRefusing = this.mode === 'refuse';
     this.mode = 'up';
+    for (const res of this.hung) res.destroy();
+    this.hung.clear();
     if (wasRefusing) await this.listen(this.port);
   }
 
@@ -360,19 +368,26 @@ export class VaultDouble {
     if (path === 'sys/leases/revoke' || path.startsWith('sys/leases/revoke/')) {
       if (!write) throw methodNotAllowed();
       const leaseId =
-        path === 'sys/leases/revoke' ? body.lease_id : path.slice('sys/leases/revoke/'.length) || body.lease_id;
+        path === 'sys/leases/revoke'
+          ? body.lease_id
+          : path.slice('sys/leases/revoke/'.length) || body.lease_id;
       if (typeof leaseId !== 'string' || leaseId === '') throw new VaultHttpError(400, ['missing lease ID']);
       this.revokeLease(leaseId, true);
       return undefined;
     }
-    if (path === 'auth/token/create' || path === 'auth/token/create-orphan' || path.startsWith('auth/token/create/')) {
+    if (
+      path === 'auth/token/create' ||
+      path === 'auth/token/create-orphan' ||
+      path.startsWith('auth/token/create/')
+    ) {
       if (!write) throw methodNotAllowed();
       return this.tokenCreate(caller, body, path === 'auth/token/create-orphan' || body.no_parent === true);
     }
     if (path === 'auth/token/revoke-accessor') {
       if (!write) throw methodNotAllowed();
       const token = typeof body.accessor === 'string' ? this.accessors.get(body.accessor) : undefined;
-      if (token === undefined || this.liveToken(token) === undefined) throw new VaultHttpError(400, ['invalid accessor']);
+      if (token === undefined || this.liveToken(token) === undefined)
+        throw new VaultHttpError(400, ['invalid accessor']);
       this.revokeToken(token);
       return undefined;
     }
@@ -383,7 +398,10 @@ export class VaultDouble {
         meta: caller.meta,
         display_name: caller.displayName,
         orphan: caller.orphan,
-        ttl: caller.expiresAt === null ? 0 : Math.max(0, Math.round((caller.expiresAt - this.options.now()) / 1000)),
+        ttl:
+          caller.expiresAt === null
+            ? 0
+            : Math.max(0, Math.round((caller.expiresAt - this.options.now()) / 1000)),
       });
     }
     const [mount, op, rest] = this.splitMount(path);
@@ -502,7 +520,8 @@ export class VaultDouble {
     this.tokens.delete(token);
     this.accessors.delete(entry.accessor);
     for (const child of [...this.tokens.values()]) if (child.parent === token) this.revokeToken(child.token);
-    for (const lease of this.leases.values()) if (lease.token === token) this.revokeLease(lease.leaseId, false);
+    for (const lease of this.leases.values())
+      if (lease.token === token) this.revokeLease(lease.leaseId, false);
   }
 
   // ------------------------------------------------------------ dynamic secrets and leases
@@ -517,7 +536,10 @@ export class VaultDouble {
     const leaseId = `${mount}/creds/${role}/${randomId()}`;
     const data =
       engine === 'database'
-        ? { username: `v-token-${role}-${randomId().slice(0, 12)}`, password: randomBytes(15).toString('base64url') }
+        ? {
+            username: `v-token-${role}-${randomId().slice(0, 12)}`,
+            password: randomBytes(15).toString('base64url'),
+          }
         : {
             access_key: `AKIA${randomBytes(10).toString('hex').toUpperCase().slice(0, 16)}`,
             secret_key: randomBytes(30).toString('base64'),
@@ -564,11 +586,15 @@ export class VaultDouble {
     if (op === 'data') {
       if (method === 'GET') {
         if (key === undefined || key.current_version === 0) throw new VaultHttpError(404, []);
-        const v = query.has('version') && query.get('version') !== '0' ? Number(query.get('version')) : key.current_version;
+        const v =
+          query.has('version') && query.get('version') !== '0'
+            ? Number(query.get('version'))
+            : key.current_version;
         const version = key.versions.get(v);
         if (version === undefined) throw new VaultHttpError(404, []);
         const metadata = versionMeta(key, v, version);
-        if (version.data === null) throw new KvGoneError({ data: null, metadata });
+        if (version.data === null || version.deletion_time !== '')
+          throw new KvGoneError({ data: null, metadata });
         return envelope({ data: version.data, metadata });
       }
       if (write) {
@@ -593,7 +619,11 @@ export class VaultDouble {
         if (key === undefined) throw new VaultHttpError(404, []);
         const versions: Record<string, unknown> = {};
         for (const [n, v] of key.versions)
-          versions[String(n)] = { created_time: v.created_time, deletion_time: v.deletion_time, destroyed: v.destroyed };
+          versions[String(n)] = {
+            created_time: v.created_time,
+            deletion_time: v.deletion_time,
+            destroyed: v.destroyed,
+          };
         return envelope({
           cas_required: key.cas_required,
           created_time: key.created_time,
@@ -610,7 +640,8 @@ export class VaultDouble {
         const k = key ?? this.newKey(mount, path);
         if (body.custom_metadata !== undefined) {
           const cm = body.custom_metadata as Record<string, unknown> | null;
-          k.custom_metadata = cm === null ? null : Object.fromEntries(Object.entries(cm).map(([a, b]) => [a, String(b)]));
+          k.custom_metadata =
+            cm === null ? null : Object.fromEntries(Object.entries(cm).map(([a, b]) => [a, String(b)]));
         }
         if (typeof body.max_versions === 'number') k.max_versions = body.max_versions;
         if (typeof body.cas_required === 'boolean') k.cas_required = body.cas_required;
@@ -668,7 +699,12 @@ export class VaultDouble {
     }
     const key = existing ?? this.newKey(mount, path);
     const version = key.current_version + 1;
-    key.versions.set(version, { data: { ...data }, created_time: this.iso(), deletion_time: '', destroyed: false });
+    key.versions.set(version, {
+      data: { ...data },
+      created_time: this.iso(),
+      deletion_time: '',
+      destroyed: false,
+    });
     key.current_version = version;
     key.updated_time = this.iso();
     if (key.oldest_version === 0) key.oldest_version = 1;

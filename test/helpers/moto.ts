@@ -84,17 +84,27 @@ export async function startMoto(options: StartMotoOptions = {}): Promise<MotoSer
   const chosen = options.port ?? (await freePort());
   const timeoutMs = options.timeoutMs ?? 30_000;
   const url = `http://127.0.0.1:${chosen}`;
-  const child: ChildProcess = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(chosen)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ...options.env },
-  });
+  const child: ChildProcess = spawn(
+    'python3',
+    ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(chosen)],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...options.env },
+    },
+  );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
   let exited = false;
+  // A test process that ends without teardown (a crash, a forgotten stop) still takes moto with it.
+  const reap = () => {
+    if (!exited) child.kill('SIGKILL');
+  };
+  process.once('exit', reap);
   child.once('exit', () => {
     exited = true;
+    process.off('exit', reap);
   });
 
   const stop = async (): Promise<void> => {

@@ -13,13 +13,13 @@ import * as x509 from '@peculiar/x509';
 import { readTlv } from '../../src/spiffe/internal/der.js';
 import { type Certificate, type KeyUsageFlag, parseCertificate } from '../../src/spiffe/x509/certificate.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 export type KeyAlg = 'P-256' | 'P-384' | 'RSA-2048' | 'RSA-3072' | 'Ed25519';
 
 export interface TestKeyPair {
   alg: KeyAlg;
-  cryptoKeys: CryptoKeyPair;
+  cryptoKeys: webcrypto.CryptoKeyPair;
   privateKey: KeyObject;
   publicKey: KeyObject;
   pkcs8Der: Uint8Array;
@@ -95,7 +95,9 @@ const EKU_OIDS: Record<string, string> = {
   clientAuth: x509.ExtendedKeyUsage.clientAuth,
 };
 
-function keyParams(alg: KeyAlg): RsaHashedKeyGenParams | EcKeyGenParams | Algorithm {
+function keyParams(
+  alg: KeyAlg,
+): webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams | webcrypto.Algorithm {
   switch (alg) {
     case 'P-256':
     case 'P-384':
@@ -114,7 +116,10 @@ function keyParams(alg: KeyAlg): RsaHashedKeyGenParams | EcKeyGenParams | Algori
 }
 
 export async function generateKeyPair(alg: KeyAlg = 'P-256'): Promise<TestKeyPair> {
-  const cryptoKeys = (await webcrypto.subtle.generateKey(keyParams(alg), true, ['sign', 'verify'])) as CryptoKeyPair;
+  const cryptoKeys = (await webcrypto.subtle.generateKey(keyParams(alg), true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
   const privateKey = KeyObject.from(cryptoKeys.privateKey as unknown as webcrypto.CryptoKey);
   const publicKey = KeyObject.from(cryptoKeys.publicKey as unknown as webcrypto.CryptoKey);
   const pkcs8Der = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }));
@@ -131,11 +136,14 @@ export async function generateKeyPair(alg: KeyAlg = 'P-256'): Promise<TestKeyPai
   };
 }
 
-function signingAlgorithm(key: TestKeyPair, hash: string | undefined): Algorithm | EcdsaParams {
+function signingAlgorithm(
+  key: TestKeyPair,
+  hash: string | undefined,
+): webcrypto.Algorithm | webcrypto.EcdsaParams {
   if (key.alg === 'Ed25519') return { name: 'Ed25519' };
   const h = hash ?? (key.alg === 'P-384' ? 'SHA-384' : 'SHA-256');
-  if (key.alg === 'P-256' || key.alg === 'P-384') return { name: 'ECDSA', hash: h } as EcdsaParams;
-  return { name: 'RSASSA-PKCS1-v1_5', hash: h } as Algorithm;
+  if (key.alg === 'P-256' || key.alg === 'P-384') return { name: 'ECDSA', hash: h } as webcrypto.EcdsaParams;
+  return { name: 'RSASSA-PKCS1-v1_5', hash: h } as webcrypto.Algorithm;
 }
 
 function randomSerial(): string {
@@ -161,7 +169,12 @@ export async function createCert(spec: CertSpec = {}): Promise<TestCert> {
     extensions.push(new x509.KeyUsagesExtension(bits, spec.kuCritical ?? true));
   }
   if (spec.eku !== null && spec.eku !== undefined) {
-    extensions.push(new x509.ExtendedKeyUsageExtension(spec.eku.map((e) => EKU_OIDS[e] ?? e), spec.ekuCritical ?? false));
+    extensions.push(
+      new x509.ExtendedKeyUsageExtension(
+        spec.eku.map((e) => EKU_OIDS[e] ?? e),
+        spec.ekuCritical ?? false,
+      ),
+    );
   }
   const names: x509.JsonGeneralNames = [
     ...(spec.uris ?? []).map((value) => ({ type: 'url' as const, value })),
@@ -173,12 +186,16 @@ export async function createCert(spec: CertSpec = {}): Promise<TestCert> {
     extensions.push(new x509.SubjectAlternativeNameExtension(names, spec.sanCritical ?? subject === ''));
   }
   if (spec.ski !== false) {
-    extensions.push(new x509.SubjectKeyIdentifierExtension(typeof spec.ski === 'string' ? spec.ski : key.keyId));
+    extensions.push(
+      new x509.SubjectKeyIdentifierExtension(typeof spec.ski === 'string' ? spec.ski : key.keyId),
+    );
   }
   const selfSigned = spec.issuer === undefined;
   const defaultAki = selfSigned ? undefined : spec.issuer!.key.keyId;
   if (spec.aki !== false && (typeof spec.aki === 'string' || defaultAki !== undefined)) {
-    extensions.push(new x509.AuthorityKeyIdentifierExtension(typeof spec.aki === 'string' ? spec.aki : defaultAki!));
+    extensions.push(
+      new x509.AuthorityKeyIdentifierExtension(typeof spec.aki === 'string' ? spec.aki : defaultAki!),
+    );
   }
   extensions.push(...(spec.extensions ?? []));
   const now = Date.now();
@@ -193,7 +210,7 @@ export async function createCert(spec: CertSpec = {}): Promise<TestCert> {
     signingAlgorithm: signingAlgorithm(signer, spec.hash),
     extensions,
   });
-  let der = new Uint8Array(generated.rawData);
+  let der: Uint8Array = new Uint8Array(generated.rawData);
   if (spec.serial !== undefined && /^0+$/.test(spec.serial)) {
     der = resign(der, signer, spec.hash, (i, tlv) => (i === 1 ? new Uint8Array([0x02, 0x01, 0x00]) : tlv));
   }
@@ -222,8 +239,7 @@ function toPem(der: Uint8Array): string {
 
 function encodeTlv(tag: number, content: Uint8Array): Uint8Array {
   const len = content.length;
-  const head =
-    len < 0x80 ? [tag, len] : len < 0x100 ? [tag, 0x81, len] : [tag, 0x82, len >> 8, len & 0xff];
+  const head = len < 0x80 ? [tag, len] : len < 0x100 ? [tag, 0x81, len] : [tag, 0x82, len >> 8, len & 0xff];
   const out = new Uint8Array(head.length + len);
   out.set(head);
   out.set(content, head.length);
@@ -251,8 +267,15 @@ export function resign(
     pos = t.end;
   }
   const newTbs = encodeTlv(0x30, Buffer.concat(children));
-  const digest = signer.alg === 'Ed25519' ? null : (hash ?? (signer.alg === 'P-384' ? 'SHA-384' : 'SHA-256')).replace('-', '').toLowerCase();
-  const sig = sign(digest, newTbs, signer.alg.startsWith('P-') ? { key: signer.privateKey, dsaEncoding: 'der' } : signer.privateKey);
+  const digest =
+    signer.alg === 'Ed25519'
+      ? null
+      : (hash ?? (signer.alg === 'P-384' ? 'SHA-384' : 'SHA-256')).replace('-', '').toLowerCase();
+  const sig = sign(
+    digest,
+    newTbs,
+    signer.alg.startsWith('P-') ? { key: signer.privateKey, dsaEncoding: 'der' } : signer.privateKey,
+  );
   const bitString = encodeTlv(0x03, Buffer.concat([new Uint8Array([0]), sig]));
   return encodeTlv(0x30, Buffer.concat([newTbs, der.subarray(alg.start, alg.end), bitString]));
 }
@@ -272,7 +295,10 @@ export function createRoot(spec: CertSpec & { trustDomain?: string } = {}): Prom
 }
 
 /** An intermediate signed by `issuer`: cA=TRUE, KU critical {keyCertSign, cRLSign}. */
-export function createIntermediate(issuer: TestCert, spec: CertSpec & { trustDomain?: string } = {}): Promise<TestCert> {
+export function createIntermediate(
+  issuer: TestCert,
+  spec: CertSpec & { trustDomain?: string } = {},
+): Promise<TestCert> {
   const { trustDomain = 'example.org', ...rest } = spec;
   return createCert({
     subject: `CN=Intermediate CA ${trustDomain},O=meshbridge test`,
@@ -309,11 +335,22 @@ export interface TestChain {
 
 /** root → intermediate → leaf, all P-256 unless `key` says otherwise. */
 export async function createChain(
-  opts: { trustDomain?: string; id?: string; key?: KeyAlg; leaf?: CertSpec; intermediate?: CertSpec; root?: CertSpec } = {},
+  opts: {
+    trustDomain?: string;
+    id?: string;
+    key?: KeyAlg;
+    leaf?: CertSpec;
+    intermediate?: CertSpec;
+    root?: CertSpec;
+  } = {},
 ): Promise<TestChain> {
   const td = opts.trustDomain ?? 'example.org';
   const root = await createRoot({ trustDomain: td, key: opts.key, ...opts.root });
-  const intermediate = await createIntermediate(root, { trustDomain: td, key: opts.key, ...opts.intermediate });
+  const intermediate = await createIntermediate(root, {
+    trustDomain: td,
+    key: opts.key,
+    ...opts.intermediate,
+  });
   const leaf = await createLeaf(intermediate, {
     id: opts.id ?? `spiffe://${td}/ns/default/sa/default`,
     key: opts.key,
@@ -331,20 +368,33 @@ export function createCaLeaf(issuer: TestCert, spec: CertSpec & { id?: string } 
 }
 
 /** An intermediate whose key usage lacks keyCertSign (R30). */
-export function createIntermediateWithoutKeyCertSign(issuer: TestCert, spec: CertSpec = {}): Promise<TestCert> {
+export function createIntermediateWithoutKeyCertSign(
+  issuer: TestCert,
+  spec: CertSpec = {},
+): Promise<TestCert> {
   return createIntermediate(issuer, { keyUsage: ['cRLSign', 'digitalSignature'], ...spec });
 }
 
 /** A certificate that names `issuer` but is signed by an unrelated key. */
-export async function createWithWrongKey(issuer: TestCert, spec: CertSpec & { id?: string } = {}): Promise<TestCert> {
+export async function createWithWrongKey(
+  issuer: TestCert,
+  spec: CertSpec & { id?: string } = {},
+): Promise<TestCert> {
   const rogue = await generateKeyPair(issuer.key.alg);
   return createLeaf(issuer, { signingKey: rogue, ...spec });
 }
 
 /** A leaf whose validity ended an hour ago. */
-export function createExpiredLeaf(issuer: TestCert, spec: CertSpec & { id?: string } = {}): Promise<TestCert> {
+export function createExpiredLeaf(
+  issuer: TestCert,
+  spec: CertSpec & { id?: string } = {},
+): Promise<TestCert> {
   const now = Date.now();
-  return createLeaf(issuer, { notBefore: new Date(now - 48 * HOUR), notAfter: new Date(now - HOUR), ...spec });
+  return createLeaf(issuer, {
+    notBefore: new Date(now - 48 * HOUR),
+    notAfter: new Date(now - HOUR),
+    ...spec,
+  });
 }
 
 /** A self-signed CA with the same subject (and SAN) as `like` but a fresh key (N12). */

@@ -20,6 +20,7 @@ import { randomUUID } from 'node:crypto';
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
+  type GetSecretValueCommandOutput,
   ListSecretsCommand,
   ListSecretVersionIdsCommand,
   PutSecretValueCommand,
@@ -85,6 +86,8 @@ interface StageState {
 }
 
 const SERVICE = 'AWS Secrets Manager';
+/** AWS keeps about 100 versions per secret; 20 pages of 100 is far beyond any real listing. */
+const MAX_PAGES = 20;
 
 export class AwsSecretsManagerBackend implements CredentialBackend, RotatingSecretStore {
   readonly kind = 'aws-secrets-manager' as const;
@@ -350,8 +353,9 @@ export class AwsSecretsManagerBackend implements CredentialBackend, RotatingSecr
       // When did it stop being current? When the next version after it was created.
       const created = target.CreatedDate.getTime();
       const later = versions
+        .filter((v) => v.VersionId !== toVersion)
         .map((v) => v.CreatedDate?.getTime())
-        .filter((t): t is number => t !== undefined && t > created);
+        .filter((t): t is number => t !== undefined && t >= created);
       const supersededAt = later.length > 0 ? Math.min(...later) : undefined;
       const now = this.clock().getTime();
       if (supersededAt !== undefined && now - supersededAt > window * 1000)
@@ -378,9 +382,28 @@ export class AwsSecretsManagerBackend implements CredentialBackend, RotatingSecr
   ): Promise<ReadSecret> {
     const input =
       at.versionId !== undefined ? { VersionId: at.versionId } : { VersionStage: at.versionStage };
-    const out = await this.call('GetSecretValue', secretId, () =>
-      this.client.send(new GetSecretValueCommand({ SecretId: secretId, ...input })),
-    );
+    let out: GetSecretValueCommandOutput;
+    try {
+      out = await this.call('GetSecretValue', secretId, () =>
+        this.client.send(new GetSecretValueCommand({ SecretId: secretId, ...input })),
+      );
+    } catch (err) {
+      // AWS words a missing stage/version differently across versions (moto not at all):
+      // if the secret itself exists, it is the version that is missing.
+      if (
+        err instanceof BackendError &&
+        err.code === 'BACKEND_SECRET_NOT_FOUND' &&
+        (await this.exists(secretId))
+      )
+        throw new BackendError(
+          'BACKEND_VERSION_NOT_FOUND',
+          `${SERVICE}: secret ${secretId} has no version ${at.versionId ?? `labelled ${at.versionStage}`}`,
+          at.versionId === undefined
+            ? { secretId, versionStage: at.versionStage }
+            : { secretId, versionId: at.versionId },
+        );
+      throw err;
+    }
     if (out.ARN === undefined || out.VersionId === undefined)
       throw new BackendError(
         'BACKEND_RESPONSE_INVALID',
@@ -401,6 +424,17 @@ export class AwsSecretsManagerBackend implements CredentialBackend, RotatingSecr
       'BACKEND_RESPONSE_INVALID',
       `${SERVICE} returned neither SecretString nor SecretBinary for ${secretId}`,
     );
+  }
+
+  private async exists(secretId: string): Promise<boolean> {
+    try {
+      await this.call('DescribeSecret', secretId, () =>
+        this.client.send(new DescribeSecretCommand({ SecretId: secretId })),
+      );
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private async stageState(secretId: string): Promise<StageState> {
@@ -427,6 +461,7 @@ export class AwsSecretsManagerBackend implements CredentialBackend, RotatingSecr
   private async listVersions(secretId: string): Promise<SecretVersionsListEntry[]> {
     const all: SecretVersionsListEntry[] = [];
     let nextToken: string | undefined;
+    let pages = 0;
     do {
       const token = nextToken;
       const out = await this.call('ListSecretVersionIds', secretId, () =>
@@ -440,8 +475,9 @@ export class AwsSecretsManagerBackend implements CredentialBackend, RotatingSecr
         ),
       );
       for (const v of out.Versions ?? []) if (v.VersionId !== undefined) all.push(v);
-      nextToken = out.NextToken;
-    } while (nextToken !== undefined);
+      // An empty or repeated token ends the listing too (moto answers "" on the last page).
+      nextToken = out.NextToken === '' || out.NextToken === token ? undefined : out.NextToken;
+    } while (nextToken !== undefined && ++pages < MAX_PAGES);
     return all;
   }
 

@@ -197,7 +197,9 @@ export interface RotatingSecretStore {
   /** Read one version (AWS version id or KV version number). */
   readVersion(location: string, version: string): Promise<StaticSecret>;
   /**
-   * Replace the value: AWS writes AWSPENDING, moves AWSCURRENT to it (AWSPREVIOUS follows
+   * Replace the value. `newValue` is the whole new value (every field); omitted, the
+   * current value is kept with fresh random values in the generated fields (untouched
+   * JSON fields keep their types). AWS writes AWSPENDING, moves AWSCURRENT to it (AWSPREVIOUS follows
    * the old version) and clears AWSPENDING; Vault writes a new KV version (check-and-set
    * on the current one) between setting and clearing a rotation marker in the key's
    * custom metadata. Either way a crash leaves a state `pendingRotation` reports.

@@ -4,6 +4,7 @@
  * reference (`signingKeyEnv`, `tokenEnv`, `tokenFile`) are resolved here, once.
  */
 import { readFileSync } from 'node:fs';
+import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { Clock } from '../../spiffe/errors.js';
 import { AwsSecretsManagerBackend, type AwsSecretsManagerBackendOptions } from './aws-secrets-manager.js';
@@ -47,20 +48,33 @@ export function validateCredentialSpec(spec: unknown): CredentialSpec {
 }
 
 function describeErrors(value: unknown, what: 'config' | 'spec'): string {
-  const type = (value as { type?: unknown } | null)?.type;
+  const v = (value ?? {}) as { type?: unknown; kind?: unknown };
   const known = ['ephemeral', 'aws-secrets-manager', 'vault'];
-  if (typeof type !== 'string' || !known.includes(type)) return `"type" must be one of ${known.join(', ')}`;
-  // Report against the member of the union that `type` selects, not the whole union.
-  const schema = (what === 'config' ? BackendConfigSchema : CredentialSpecSchema).anyOf.filter(
-    (s) => (s.properties.type as { const?: unknown }).const === type,
+  if (typeof v.type !== 'string' || !known.includes(v.type))
+    return `"type" must be one of ${known.join(', ')}`;
+  // Report against the member of the union that `type` (and `kind`) select, not the whole union.
+  const union: TSchema[] = (what === 'config' ? BackendConfigSchema : CredentialSpecSchema).anyOf;
+  const byType = union.filter((s) => Value.Check(s.properties.type, v.type));
+  const byKind = byType.filter(
+    (s) => s.properties.kind === undefined || Value.Check(s.properties.kind, v.kind),
   );
+  if (byKind.length === 0) {
+    const kinds = byType.flatMap((s) => kindNames(s.properties.kind));
+    return `/kind must be one of ${kinds.join(', ')} for type ${v.type}`;
+  }
   const messages = new Set<string>();
-  for (const member of schema)
+  for (const member of byKind)
     for (const e of Value.Errors(member, value)) {
       messages.add(`${e.path || '/'} ${e.message}`);
       if (messages.size >= 3) break;
     }
   return [...messages].slice(0, 3).join('; ') || 'does not match its type';
+}
+
+function kindNames(schema: TSchema | undefined): string[] {
+  if (schema === undefined) return [];
+  if (schema.const !== undefined) return [String(schema.const)];
+  return ((schema.anyOf ?? []) as TSchema[]).flatMap(kindNames);
 }
 
 export type BackendFor<C extends BackendConfig> = C extends EphemeralBackendConfig

@@ -197,14 +197,20 @@ export function canonicalName(rfc4514: string): string {
 }
 
 /**
- * True when `issuer` could be the issuer of `cert` by key identifier or name (DER
- * bytes first, then canonical text unless `exactNamesOnly`). A candidate test only:
- * the signature decides (N12).
+ * True when `issuer` could be the issuer of `cert`. `exact`: by key identifier or DER
+ * name bytes; `canonical`: not exact, but the names match as case-folded text;
+ * `all`: either. A candidate test only: the signature decides (N12).
  */
-export function mayHaveIssued(issuer: Certificate, cert: Certificate, exactNamesOnly = false): boolean {
-  if (bytesEqual(issuer.subjectDer, cert.issuerDer)) return true;
-  if (cert.authorityKeyId !== undefined && cert.authorityKeyId === issuer.subjectKeyId) return true;
-  return !exactNamesOnly && canonicalName(issuer.subject) === canonicalName(cert.issuer);
+export function mayHaveIssued(
+  issuer: Certificate,
+  cert: Certificate,
+  match: 'exact' | 'canonical' | 'all' = 'all',
+): boolean {
+  const exact =
+    bytesEqual(issuer.subjectDer, cert.issuerDer) ||
+    (cert.authorityKeyId !== undefined && cert.authorityKeyId === issuer.subjectKeyId);
+  if (match === 'exact' || (match === 'all' && exact)) return exact;
+  return !exact && canonicalName(issuer.subject) === canonicalName(cert.issuer);
 }
 
 /** X.509 bundles of several trust domains, one per trust domain, never pooled (R20). */

@@ -136,7 +136,8 @@ function hex2(n: number): string {
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => hex2(i));
 
 export function toHex(bytes: Uint8Array, start = 0, end = bytes.length): string {
-  if (end - start > 8) return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('hex');
+  if (end - start > 8)
+    return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('hex');
   let s = '';
   for (let i = start; i < end; i++) s += HEX[bytes[i]!];
   return s;

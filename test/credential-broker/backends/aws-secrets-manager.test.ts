@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import {
   CreateSecretCommand,
@@ -39,10 +40,15 @@ describe.skipIf(!haveMoto)('AWS Secrets Manager backend against moto', () => {
     await moto?.stop();
   });
 
-  async function createSecret(value: string | Record<string, unknown>): Promise<{ name: string; arn: string; version: string }> {
+  async function createSecret(
+    value: string | Record<string, unknown>,
+  ): Promise<{ name: string; arn: string; version: string }> {
     const name = `meshbridge/test/${Date.now()}-${seq++}`;
     const out = await admin.send(
-      new CreateSecretCommand({ Name: name, SecretString: typeof value === 'string' ? value : JSON.stringify(value) }),
+      new CreateSecretCommand({
+        Name: name,
+        SecretString: typeof value === 'string' ? value : JSON.stringify(value),
+      }),
     );
     return { name, arn: out.ARN as string, version: out.VersionId as string };
   }
@@ -52,8 +58,15 @@ describe.skipIf(!haveMoto)('AWS Secrets Manager backend against moto', () => {
     return out.SecretString as string;
   }
 
-  function issueRequest(spec: Partial<Extract<IssueRequest['spec'], { type: 'aws-secrets-manager' }>> & { secretId: string }) {
-    return { credential: 'legacy-db', subject, ttlSeconds: 300, spec: { type: 'aws-secrets-manager' as const, ...spec } };
+  function issueRequest(
+    spec: Partial<Extract<IssueRequest['spec'], { type: 'aws-secrets-manager' }>> & { secretId: string },
+  ) {
+    return {
+      credential: 'legacy-db',
+      subject,
+      ttlSeconds: 300,
+      spec: { type: 'aws-secrets-manager' as const, ...spec },
+    };
   }
 
   describe('issue', () => {
@@ -71,20 +84,26 @@ describe.skipIf(!haveMoto)('AWS Secrets Manager backend against moto', () => {
       const s = await createSecret({ username: 'app', password: 'S3cret-value-2' });
       const issued = await backend.issue(issueRequest({ secretId: s.name, fields: ['password'] }));
       expect(issued.secret).toEqual({ password: 'S3cret-value-2' });
-      await expect(backend.issue(issueRequest({ secretId: s.name, fields: ['token'] }))).rejects.toMatchObject({
+      await expect(
+        backend.issue(issueRequest({ secretId: s.name, fields: ['token'] })),
+      ).rejects.toMatchObject({
         code: 'BACKEND_SPEC_INVALID',
       });
     });
 
     it('reads a plain-string secret as {value}', async () => {
       const s = await createSecret('plain-api-key-123');
-      expect((await backend.issue(issueRequest({ secretId: s.name }))).secret).toEqual({ value: 'plain-api-key-123' });
+      expect((await backend.issue(issueRequest({ secretId: s.name }))).secret).toEqual({
+        value: 'plain-api-key-123',
+      });
     });
 
     it('reads at another stage or a pinned version id', async () => {
       const s = await createSecret({ password: 'first-value-1' });
       const r = await backend.rotate(s.name, { password: 'second-value-2' });
-      expect((await backend.issue(issueRequest({ secretId: s.name, versionStage: 'AWSPREVIOUS' }))).secret).toEqual({
+      expect(
+        (await backend.issue(issueRequest({ secretId: s.name, versionStage: 'AWSPREVIOUS' }))).secret,
+      ).toEqual({
         password: 'first-value-1',
       });
       const pinned = await backend.issue(issueRequest({ secretId: s.name, versionId: r.newVersion }));
@@ -98,14 +117,21 @@ describe.skipIf(!haveMoto)('AWS Secrets Manager backend against moto', () => {
         category: 'not-found',
       });
       const s = await createSecret({ password: 'x-value-123' });
-      await expect(backend.issue(issueRequest({ secretId: s.name, versionStage: 'AWSPENDING' }))).rejects.toMatchObject({
+      await expect(
+        backend.issue(issueRequest({ secretId: s.name, versionStage: 'AWSPENDING' })),
+      ).rejects.toMatchObject({
         code: 'BACKEND_VERSION_NOT_FOUND',
       });
     });
 
     it('refuses a spec meant for another backend', async () => {
       await expect(
-        backend.issue({ credential: 'x', subject, ttlSeconds: 60, spec: { type: 'ephemeral', kind: 'password' } }),
+        backend.issue({
+          credential: 'x',
+          subject,
+          ttlSeconds: 60,
+          spec: { type: 'ephemeral', kind: 'password' },
+        }),
       ).rejects.toMatchObject({ code: 'BACKEND_SPEC_INVALID' });
     });
 
@@ -120,7 +146,9 @@ describe.skipIf(!haveMoto)('AWS Secrets Manager backend against moto', () => {
       });
       const fromEnv = createBackend({ type: 'aws-secrets-manager' });
       try {
-        expect((await fromEnv.issue(issueRequest({ secretId: s.name }))).secret).toEqual({ password: 'env-configured-1' });
+        expect((await fromEnv.issue(issueRequest({ secretId: s.name }))).secret).toEqual({
+          password: 'env-configured-1',
+        });
         expect(await fromEnv.health()).toMatchObject({ ok: true, status: 'up' });
       } finally {
         await fromEnv.close();
@@ -210,7 +238,11 @@ describe.skipIf(!haveMoto)('AWS Secrets Manager backend against moto', () => {
   describe('recovery from an interrupted rotation', () => {
     async function stagePending(name: string, value: Record<string, string>): Promise<string> {
       const out = await admin.send(
-        new PutSecretValueCommand({ SecretId: name, SecretString: JSON.stringify(value), VersionStages: ['AWSPENDING'] }),
+        new PutSecretValueCommand({
+          SecretId: name,
+          SecretString: JSON.stringify(value),
+          VersionStages: ['AWSPENDING'],
+        }),
       );
       return out.VersionId as string;
     }
@@ -218,7 +250,11 @@ describe.skipIf(!haveMoto)('AWS Secrets Manager backend against moto', () => {
     it('reports a staged AWSPENDING, and rotate() finishes it instead of starting another', async () => {
       const s = await createSecret({ password: 'crash-old-1' });
       const pendingVersion = await stagePending(s.name, { password: 'crash-new-1' });
-      expect(await backend.pendingRotation(s.name)).toEqual({ stage: 'staged', fromVersion: s.version, pendingVersion });
+      expect(await backend.pendingRotation(s.name)).toEqual({
+        stage: 'staged',
+        fromVersion: s.version,
+        pendingVersion,
+      });
       const r = await backend.rotate(s.name);
       expect(r).toMatchObject({ previousVersion: s.version, newVersion: pendingVersion, recovered: true });
       expect(JSON.parse(await currentString(s.name)).password).toBe('crash-new-1');
@@ -228,7 +264,10 @@ describe.skipIf(!haveMoto)('AWS Secrets Manager backend against moto', () => {
     it('undoes a staged AWSPENDING: the label goes, AWSCURRENT never moved', async () => {
       const s = await createSecret({ password: 'undo-old-1' });
       await stagePending(s.name, { password: 'undo-new-1' });
-      expect(await backend.undoRotation(s.name)).toMatchObject({ outcome: 'undone', currentVersion: s.version });
+      expect(await backend.undoRotation(s.name)).toMatchObject({
+        outcome: 'undone',
+        currentVersion: s.version,
+      });
       expect(await backend.pendingRotation(s.name)).toBeNull();
       expect(JSON.parse(await currentString(s.name)).password).toBe('undo-old-1');
       expect(await backend.undoRotation(s.name)).toMatchObject({ outcome: 'nothing-pending' });
@@ -268,7 +307,9 @@ describe.skipIf(!haveMoto)('AWS Secrets Manager backend against moto', () => {
       await expect(backend.rotate(s.name, undefined, { onPending: 'fail' })).rejects.toMatchObject({
         code: 'BACKEND_ROTATION_PENDING',
       });
-      await expect(backend.rollback(s.name, s.version)).rejects.toMatchObject({ code: 'BACKEND_ROTATION_PENDING' });
+      await expect(backend.rollback(s.name, s.version)).rejects.toMatchObject({
+        code: 'BACKEND_ROTATION_PENDING',
+      });
       // Re-running with the pending value itself is the same rotation: it finishes.
       expect(await backend.rotate(s.name, { password: 'busy-new-1' })).toMatchObject({ recovered: true });
       // onPending 'undo' drops a pending value and rotates afresh.
@@ -298,8 +339,14 @@ describe.skipIf(!haveMoto)('AWS Secrets Manager backend against moto', () => {
       const s = await createSecret({ password: 'killed-old-2' });
       const end = await runTsChild(child, ['aws', moto.url, s.name, 'promoted']);
       expect(end.signal, end.stderr).toBe('SIGKILL');
-      expect(await backend.pendingRotation(s.name)).toMatchObject({ stage: 'promoted', fromVersion: s.version });
-      expect(await backend.undoRotation(s.name)).toMatchObject({ outcome: 'undone', currentVersion: s.version });
+      expect(await backend.pendingRotation(s.name)).toMatchObject({
+        stage: 'promoted',
+        fromVersion: s.version,
+      });
+      expect(await backend.undoRotation(s.name)).toMatchObject({
+        outcome: 'undone',
+        currentVersion: s.version,
+      });
       expect(JSON.parse(await currentString(s.name)).password).toBe('killed-old-2');
       expect(await backend.pendingRotation(s.name)).toBeNull();
     });
@@ -309,7 +356,11 @@ describe.skipIf(!haveMoto)('AWS Secrets Manager backend against moto', () => {
     it('a backend that cannot be reached yields BACKEND_UNAVAILABLE and no credential, then recovers', async () => {
       const port = await freePort();
       const down = new AwsSecretsManagerBackend({
-        client: new SecretsManagerClient({ ...moto.clientConfig, endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 }),
+        client: new SecretsManagerClient({
+          ...moto.clientConfig,
+          endpoint: `http://127.0.0.1:${port}`,
+          maxAttempts: 1,
+        }),
       });
       let issued: unknown;
       try {
@@ -326,7 +377,9 @@ describe.skipIf(!haveMoto)('AWS Secrets Manager backend against moto', () => {
       const revived = await startMoto({ port });
       try {
         const reviveAdmin = new SecretsManagerClient(revived.clientConfig);
-        await reviveAdmin.send(new CreateSecretCommand({ Name: 'meshbridge/any', SecretString: '{"password":"back-again-1"}' }));
+        await reviveAdmin.send(
+          new CreateSecretCommand({ Name: 'meshbridge/any', SecretString: '{"password":"back-again-1"}' }),
+        );
         reviveAdmin.destroy();
         expect(await down.health()).toMatchObject({ ok: true, status: 'up' });
         expect((await down.issue(issueRequest({ secretId: 'meshbridge/any' }))).secret).toEqual({
@@ -338,9 +391,34 @@ describe.skipIf(!haveMoto)('AWS Secrets Manager backend against moto', () => {
       }
     });
 
+    it('an endpoint that accepts but never answers times out into BACKEND_UNAVAILABLE', async () => {
+      const sockets = new Set<Socket>();
+      const silent = createServer((socket) => void sockets.add(socket));
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      const port = (silent.address() as AddressInfo).port;
+      const slow = new AwsSecretsManagerBackend({
+        ...moto.clientConfig,
+        endpoint: `http://127.0.0.1:${port}`,
+        maxAttempts: 1,
+        requestTimeoutMs: 300,
+      });
+      try {
+        const started = Date.now();
+        const err = await slow.issue(issueRequest({ secretId: 'meshbridge/any' })).catch((e) => e);
+        expect(err).toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+        expect(Date.now() - started).toBeLessThan(5000);
+      } finally {
+        await slow.close();
+        for (const s of sockets) s.destroy();
+        await new Promise((resolve) => silent.close(resolve));
+      }
+    });
+
     it('maps credentials AWS refuses to BACKEND_DENIED', async () => {
       const strict = await startMoto({ env: { INITIAL_NO_AUTH_ACTION_COUNT: '0' } });
-      const denied = new AwsSecretsManagerBackend({ client: new SecretsManagerClient({ ...strict.clientConfig, maxAttempts: 1 }) });
+      const denied = new AwsSecretsManagerBackend({
+        client: new SecretsManagerClient({ ...strict.clientConfig, maxAttempts: 1 }),
+      });
       try {
         await expect(denied.issue(issueRequest({ secretId: 'meshbridge/any' }))).rejects.toMatchObject({
           code: 'BACKEND_DENIED',

@@ -8,7 +8,11 @@ export interface ChildEnd {
   stderr: string;
 }
 
-export function runTsChild(script: string, args: string[], env: Record<string, string> = {}): Promise<ChildEnd> {
+export function runTsChild(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<ChildEnd> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
       cwd: repoRoot,

@@ -70,7 +70,9 @@ describe('ephemeral passwords and API keys', () => {
 
   it('mints API keys with a scanner-friendly prefix', async () => {
     const backend = new EphemeralBackend();
-    const issued = await backend.issue(request({ type: 'ephemeral', kind: 'api-key', prefix: 'shop_', length: 30 }));
+    const issued = await backend.issue(
+      request({ type: 'ephemeral', kind: 'api-key', prefix: 'shop_', length: 30 }),
+    );
     expect(issued.secret.api_key).toMatch(/^shop_[A-Za-z0-9]{30}$/);
     const dflt = await backend.issue(request({ type: 'ephemeral', kind: 'api-key' }));
     expect(dflt.secret.api_key).toMatch(/^mbk_[A-Za-z0-9]{40}$/);
@@ -105,7 +107,9 @@ describe('ephemeral passwords and API keys', () => {
 
   it('refuses a spec meant for another backend', async () => {
     const backend = new EphemeralBackend();
-    await expect(backend.issue(request({ type: 'vault', kind: 'database', role: 'orders' }))).rejects.toMatchObject({
+    await expect(
+      backend.issue(request({ type: 'vault', kind: 'database', role: 'orders' })),
+    ).rejects.toMatchObject({
       code: 'BACKEND_SPEC_INVALID',
     });
   });
@@ -121,7 +125,9 @@ describe('ephemeral signed tokens', () => {
   it('verify downstream with the key: subject, credential, expiry', async () => {
     const { clock } = fixedClock();
     const backend = new EphemeralBackend({ clock, signingKey: key, keyId: 'k1' });
-    const issued = await backend.issue(request({ type: 'ephemeral', kind: 'token', audience: 'orders-api' }, 120));
+    const issued = await backend.issue(
+      request({ type: 'ephemeral', kind: 'token', audience: 'orders-api' }, 120),
+    );
     const token = issued.secret.token as string;
     expect(token).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     const claims = verifyEphemeralToken(token, key, clock, { audience: 'orders-api' });
@@ -135,7 +141,8 @@ describe('ephemeral signed tokens', () => {
   it('expire at exp: valid one second before, refused at it', async () => {
     const { clock, advance } = fixedClock();
     const backend = new EphemeralBackend({ clock, signingKey: key });
-    const token = (await backend.issue(request({ type: 'ephemeral', kind: 'token' }, 30))).secret.token as string;
+    const token = (await backend.issue(request({ type: 'ephemeral', kind: 'token' }, 30))).secret
+      .token as string;
     advance(29);
     expect(verifyEphemeralToken(token, key, clock).sub).toBe(subject);
     advance(1);
@@ -160,10 +167,17 @@ describe('ephemeral signed tokens', () => {
     key,
   );
   const [, payload, mac] = good.split('.') as [string, string, string];
-  const forged = Buffer.from(JSON.stringify({ v: 1, sub: 'spiffe://evil/x', cred: 'c', iat: 1, exp: 9e9, jti: 'j' }));
+  const forged = Buffer.from(
+    JSON.stringify({ v: 1, sub: 'spiffe://evil/x', cred: 'c', iat: 1, exp: 9e9, jti: 'j' }),
+  );
   it.each([
     ['another key', good, randomBytes(32), 'EPHEMERAL_TOKEN_SIGNATURE_INVALID'],
-    ['a swapped payload', `v1.${forged.toString('base64url')}.${mac}`, key, 'EPHEMERAL_TOKEN_SIGNATURE_INVALID'],
+    [
+      'a swapped payload',
+      `v1.${forged.toString('base64url')}.${mac}`,
+      key,
+      'EPHEMERAL_TOKEN_SIGNATURE_INVALID',
+    ],
     ['a truncated MAC', `v1.${payload}.${mac.slice(0, 10)}`, key, 'EPHEMERAL_TOKEN_SIGNATURE_INVALID'],
     ['another version prefix', `v2.${payload}.${mac}`, key, 'EPHEMERAL_TOKEN_MALFORMED'],
     ['two parts', `v1.${payload}`, key, 'EPHEMERAL_TOKEN_MALFORMED'],

@@ -32,14 +32,19 @@ describe('go-spiffe x509bundle fixtures get their SOURCES.md verdicts', () => {
   });
 
   it('corrupted.pem is rejected with its position', () => {
-    const err = errorOf(() => X509Bundle.parse(td, readFixture('spiffe', 'go-spiffe', 'x509bundle', 'corrupted.pem')));
+    const err = errorOf(() =>
+      X509Bundle.parse(td, readFixture('spiffe', 'go-spiffe', 'x509bundle', 'corrupted.pem')),
+    );
     expect(err.code).toBe('CERT_MALFORMED');
     expect(err.message).toMatch(/cannot parse certificate/);
     expect(err.details).toMatchObject({ block: 1, line: 1, trustDomain: 'domain.test' });
   });
 
   it('a damaged PEM body is PEM_MALFORMED with block and line', () => {
-    const text = readFixture('istio', 'plugin-ca_root-cert-combined.pem').toString().replace(/\n(MII)/g, '\n$1').split('\n');
+    const text = readFixture('istio', 'plugin-ca_root-cert-combined.pem')
+      .toString()
+      .replace(/\n(MII)/g, '\n$1')
+      .split('\n');
     const at = text.findIndex((l, i) => i > 5 && l.startsWith('-----BEGIN')) + 3;
     text[at] = `${text[at]!.slice(0, 10)}%${text[at]!.slice(11)}`;
     const err = errorOf(() => X509Bundle.parse(td, text.join('\n')));
@@ -48,7 +53,10 @@ describe('go-spiffe x509bundle fixtures get their SOURCES.md verdicts', () => {
   });
 
   it('federated-bundle.pem (the spiffe://local root) parses from PEM and from DER', () => {
-    const pem = X509Bundle.parse('example.org', readFixture('spiffe', 'java-spiffe', 'workloadapi', 'federated-bundle.pem'));
+    const pem = X509Bundle.parse(
+      'example.org',
+      readFixture('spiffe', 'java-spiffe', 'workloadapi', 'federated-bundle.pem'),
+    );
     const der = X509Bundle.parse('example.org', pem.toDer());
     expect(der.equals(pem)).toBe(true);
     expect(pem.authorities()[0]!.keyAlgorithm).toBe('EC P-384');
@@ -74,7 +82,9 @@ describe('X509Bundle', () => {
     const bundle = X509Bundle.parse(td, input);
     const pem = bundle.toPem();
     expect(pem).toBe(bundle.toPem());
-    expect(parseCertificates(pem).map((c) => c.fingerprint)).toEqual(bundle.authorities().map((c) => c.fingerprint));
+    expect(parseCertificates(pem).map((c) => c.fingerprint)).toEqual(
+      bundle.authorities().map((c) => c.fingerprint),
+    );
     expect(X509Bundle.parse(td, pem).toPem()).toBe(pem);
   });
 
@@ -86,8 +96,13 @@ describe('X509Bundle', () => {
   });
 
   it('finds issuer candidates by subject name and by SKI, never trusting either alone', () => {
-    const [leaf, inter] = parseCertificates(readFixture('spiffe', 'go-spiffe', 'x509svid', 'good-leaf-and-intermediate.pem'));
-    const root = X509Bundle.parse(td, readFixture('spiffe', 'java-spiffe', 'workloadapi', 'federated-bundle.pem'));
+    const [leaf, inter] = parseCertificates(
+      readFixture('spiffe', 'go-spiffe', 'x509svid', 'good-leaf-and-intermediate.pem'),
+    );
+    const root = X509Bundle.parse(
+      td,
+      readFixture('spiffe', 'java-spiffe', 'workloadapi', 'federated-bundle.pem'),
+    );
     expect(root.candidateIssuers(inter!)).toHaveLength(1);
     // The leaf's issuer reads "O=SPIFFE,C=US" like the root's subject (other string types): a candidate only.
     expect(leaf!.issuer).toBe(root.authorities()[0]!.subject);
@@ -103,7 +118,9 @@ describe('X509BundleSet', () => {
     expect(set.getX509BundleForTrustDomain(TrustDomain.parse('a.test'))).toBe(a);
     expect(set.get('spiffe://b.test')).toBe(b);
     expect(set.all().map((x) => x.trustDomain.name)).toEqual(['a.test', 'b.test']);
-    expect(errorOf(() => set.getX509BundleForTrustDomain(TrustDomain.parse('c.test'))).code).toBe('BUNDLE_NOT_FOUND');
+    expect(errorOf(() => set.getX509BundleForTrustDomain(TrustDomain.parse('c.test'))).code).toBe(
+      'BUNDLE_NOT_FOUND',
+    );
     const a2 = new X509Bundle(TrustDomain.parse('a.test'));
     set.add(a2);
     expect(set.get('a.test')).toBe(a2);

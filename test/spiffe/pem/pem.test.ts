@@ -25,7 +25,9 @@ describe('encodePem / decodePem', () => {
   });
 
   it('tolerates leading text, blank lines, CRLF, indentation and trailing text', () => {
-    const body = encodePem('CERTIFICATE', der).replace(/\n/g, '\r\n').replace(/\r\n(?=[A-Za-z0-9+/])/g, '\r\n  \r\n');
+    const body = encodePem('CERTIFICATE', der)
+      .replace(/\n/g, '\r\n')
+      .replace(/\r\n(?=[A-Za-z0-9+/])/g, '\r\n  \r\n');
     const text = `subject=CN=x\r\nissuer=CN=y\r\n\r\n${body}\r\ntrailing words\r\n${encodePem('PRIVATE KEY', der)}`;
     const blocks = decodePem(text);
     expect(blocks.map((b) => [b.type, b.index])).toEqual([
@@ -37,7 +39,10 @@ describe('encodePem / decodePem', () => {
   });
 
   it('reads RFC 1421 headers without taking them for base64', () => {
-    const pem = encodePem('RSA PRIVATE KEY', der).replace('-----\n', '-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n');
+    const pem = encodePem('RSA PRIVATE KEY', der).replace(
+      '-----\n',
+      '-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n',
+    );
     const [block] = decodePem(pem);
     expect(block!.headers).toEqual({ 'Proc-Type': '4,ENCRYPTED', 'DEK-Info': 'AES-128-CBC,00' });
     expect(block!.der).toEqual(der);

@@ -12,7 +12,14 @@ import {
   parseCertificates,
 } from '../../../src/spiffe/x509/certificate.js';
 import { fixturePath, readFixture } from '../../helpers/fixtures.js';
-import { createCert, createLeaf, createRoot, generateKeyPair, resign, unknownCriticalExtension } from '../../helpers/pki.js';
+import {
+  createCert,
+  createLeaf,
+  createRoot,
+  generateKeyPair,
+  resign,
+  unknownCriticalExtension,
+} from '../../helpers/pki.js';
 
 /** Every certificate-bearing fixture file (PEM or DER). */
 const CERT_FILES: string[][] = [
@@ -74,9 +81,13 @@ function errorOf(fn: () => unknown): SpiffeError {
 
 /** openssl's RFC 2253 rendering of a DER certificate's subject and issuer (the referee). */
 function opensslNames(der: Uint8Array): { subject: string; issuer: string } {
-  const out = execFileSync('openssl', ['x509', '-inform', 'DER', '-noout', '-subject', '-issuer', '-nameopt', 'RFC2253'], {
-    input: der,
-  }).toString();
+  const out = execFileSync(
+    'openssl',
+    ['x509', '-inform', 'DER', '-noout', '-subject', '-issuer', '-nameopt', 'RFC2253'],
+    {
+      input: der,
+    },
+  ).toString();
   const get = (k: string) => (new RegExp(`^${k}=(.*)$`, 'm').exec(out)?.[1] ?? '').trim();
   return { subject: get('subject'), issuer: get('issuer') };
 }
@@ -114,7 +125,9 @@ describe('every fixture certificate parses, and agrees with node/OpenSSL', () =>
 
 describe('parseCertificate', () => {
   it('reads the go-spiffe leaf + intermediate fields', () => {
-    const [leaf, inter] = parseCertificates(readFixture('spiffe', 'go-spiffe', 'x509svid', 'good-leaf-and-intermediate.pem'));
+    const [leaf, inter] = parseCertificates(
+      readFixture('spiffe', 'go-spiffe', 'x509svid', 'good-leaf-and-intermediate.pem'),
+    );
     expect(leaf).toMatchObject({
       version: 3,
       keyAlgorithm: 'EC P-256',
@@ -124,7 +137,11 @@ describe('parseCertificate', () => {
       issuer: 'O=SPIFFE,C=US',
       unhandledCriticalExtensions: [],
     });
-    expect([...leaf!.keyUsage!.flags].sort()).toEqual(['digitalSignature', 'keyAgreement', 'keyEncipherment']);
+    expect([...leaf!.keyUsage!.flags].sort()).toEqual([
+      'digitalSignature',
+      'keyAgreement',
+      'keyEncipherment',
+    ]);
     expect(leaf!.keyUsage!.critical).toBe(true);
     expect(leaf!.extKeyUsage!.oids).toEqual(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
     expect(leaf!.subjectAltName!.uris).toEqual(['spiffe://example.org/workload-1']);
@@ -163,7 +180,9 @@ describe('parseCertificate', () => {
     const c = await createCert({ serial: '00', ca: true, keyUsage: ['keyCertSign'] });
     expect(c.cert.serialNumber).toBe('00');
     expect(c.cert.isSelfSigned()).toBe(true);
-    expect(execFileSync('openssl', ['x509', '-noout', '-serial'], { input: c.pem }).toString().trim()).toBe('serial=00');
+    expect(execFileSync('openssl', ['x509', '-noout', '-serial'], { input: c.pem }).toString().trim()).toBe(
+      'serial=00',
+    );
   });
 
   it('decides self-signedness by signature, not by names (N12)', () => {
@@ -172,7 +191,9 @@ describe('parseCertificate', () => {
     expect(issuer!.subject).toBe(issuer!.issuer);
     expect(issuer!.isSelfSigned()).toBe(false);
     expect(anchor!.isSelfSigned()).toBe(true);
-    const [, inter] = parseCertificates(readFixture('spiffe', 'go-spiffe', 'x509svid', 'good-leaf-and-intermediate.pem'));
+    const [, inter] = parseCertificates(
+      readFixture('spiffe', 'go-spiffe', 'x509svid', 'good-leaf-and-intermediate.pem'),
+    );
     expect(inter!.subject).toBe(inter!.issuer);
     expect(inter!.isSelfSigned()).toBe(false);
   });
@@ -180,15 +201,25 @@ describe('parseCertificate', () => {
   it('lists unknown critical extensions and ignores unknown non-critical ones', async () => {
     const root = await createRoot();
     const leaf = await createLeaf(root, {
-      extensions: [unknownCriticalExtension('1.3.6.1.4.1.55555.9'), unknownCriticalExtension('1.3.6.1.4.1.55555.8')],
+      extensions: [
+        unknownCriticalExtension('1.3.6.1.4.1.55555.9'),
+        unknownCriticalExtension('1.3.6.1.4.1.55555.8'),
+      ],
     });
     expect(leaf.cert.unhandledCriticalExtensions).toEqual(['1.3.6.1.4.1.55555.9', '1.3.6.1.4.1.55555.8']);
     expect(root.cert.unhandledCriticalExtensions).toEqual([]);
   });
 
   it('reads IP and email SANs', async () => {
-    const c = await createCert({ uris: ['spiffe://td/x'], ips: ['10.1.2.3', '2001:db8::1'], emails: ['a@b.example'] });
-    expect(c.cert.subjectAltName).toMatchObject({ ips: ['10.1.2.3', '2001:db8::1'], emails: ['a@b.example'] });
+    const c = await createCert({
+      uris: ['spiffe://td/x'],
+      ips: ['10.1.2.3', '2001:db8::1'],
+      emails: ['a@b.example'],
+    });
+    expect(c.cert.subjectAltName).toMatchObject({
+      ips: ['10.1.2.3', '2001:db8::1'],
+      emails: ['a@b.example'],
+    });
   });
 
   it('reads name constraints (R28)', async () => {
@@ -197,16 +228,29 @@ describe('parseCertificate', () => {
     const subtree = Buffer.concat([Buffer.from([0x30, uri.length + 2, 0x86, uri.length]), uri]);
     const value = Buffer.concat([Buffer.from([0x30, subtree.length + 2, 0xa0, subtree.length]), subtree]);
     const { Extension } = await import('@peculiar/x509');
-    const ca = await createCert({ ca: true, keyUsage: ['keyCertSign'], extensions: [new Extension('2.5.29.30', true, value)] });
-    expect(ca.cert.nameConstraints).toMatchObject({ critical: true, permitted: { uris: ['example.org'], unsupported: 0 } });
+    const ca = await createCert({
+      ca: true,
+      keyUsage: ['keyCertSign'],
+      extensions: [new Extension('2.5.29.30', true, value)],
+    });
+    expect(ca.cert.nameConstraints).toMatchObject({
+      critical: true,
+      permitted: { uris: ['example.org'], unsupported: 0 },
+    });
     expect(ca.cert.unhandledCriticalExtensions).toEqual([]);
   });
 
   it.each<[string, (i: number, tlv: Uint8Array) => Uint8Array]>([
-    ['inner and outer signature algorithms differ', (i, t) => (i === 2 ? Buffer.from('300a06082a8648ce3d040303', 'hex') : t)],
+    [
+      'inner and outer signature algorithms differ',
+      (i, t) => (i === 2 ? Buffer.from('300a06082a8648ce3d040303', 'hex') : t),
+    ],
     ['version 4', (i, t) => (i === 0 ? Buffer.from('a003020103', 'hex') : t)],
     ['an empty serial', (i, t) => (i === 1 ? Buffer.from('0200', 'hex') : t)],
-    ['a malformed validity', (i, t) => (i === 4 ? Buffer.from('300f170d3230303133313030303030305a', 'hex') : t)],
+    [
+      'a malformed validity',
+      (i, t) => (i === 4 ? Buffer.from('300f170d3230303133313030303030305a', 'hex') : t),
+    ],
   ])('rejects a certificate with %s as CERT_MALFORMED', async (_name, mutate) => {
     const key = await generateKeyPair();
     const good = await createCert({ key });
@@ -242,9 +286,24 @@ describe('parseCertificates auto-detects PEM and concatenated DER', () => {
   });
 
   it.each([
-    ['go-spiffe x509svid/corrupt-cert.pem', ['spiffe', 'go-spiffe', 'x509svid', 'corrupt-cert.pem'], 'CERT_MALFORMED', { block: 1, line: 1 }],
-    ['go-spiffe x509bundle/corrupted.pem', ['spiffe', 'go-spiffe', 'x509bundle', 'corrupted.pem'], 'CERT_MALFORMED', { block: 1, line: 1 }],
-    ['go-spiffe x509svid/not-pem', ['spiffe', 'go-spiffe', 'x509svid', 'not-pem'], 'PEM_NOT_FOUND', undefined],
+    [
+      'go-spiffe x509svid/corrupt-cert.pem',
+      ['spiffe', 'go-spiffe', 'x509svid', 'corrupt-cert.pem'],
+      'CERT_MALFORMED',
+      { block: 1, line: 1 },
+    ],
+    [
+      'go-spiffe x509bundle/corrupted.pem',
+      ['spiffe', 'go-spiffe', 'x509bundle', 'corrupted.pem'],
+      'CERT_MALFORMED',
+      { block: 1, line: 1 },
+    ],
+    [
+      'go-spiffe x509svid/not-pem',
+      ['spiffe', 'go-spiffe', 'x509svid', 'not-pem'],
+      'PEM_NOT_FOUND',
+      undefined,
+    ],
   ])('%s is rejected with its position', (_name, parts, code, where) => {
     const err = errorOf(() => parseCertificates(readFixture(...parts)));
     expect(err.code).toBe(code);
@@ -268,7 +327,7 @@ describe('parse cache keyed by SHA-256 of the DER', () => {
     const a = parseCertificate(der);
     const b = parseCertificate(new Uint8Array(der));
     expect(b).toBe(a);
-    der[der.length - 1] ^= 0xff;
+    der[der.length - 1] = der[der.length - 1]! ^ 0xff;
     expect(a.der[a.der.length - 1]).not.toBe(der[der.length - 1]);
     expect(parseCertificate(der)).not.toBe(a);
   });
@@ -277,7 +336,8 @@ describe('parse cache keyed by SHA-256 of the DER', () => {
     try {
       clearParseCache();
       configureParseCache(2);
-      for (const f of ['leaf-a', 'leaf-b', 'leaf-c']) parseCertificate(readFixture('spiffe', 'java-spiffe', 'certs', `${f}.crt.der`));
+      for (const f of ['leaf-a', 'leaf-b', 'leaf-c'])
+        parseCertificate(readFixture('spiffe', 'java-spiffe', 'certs', `${f}.crt.der`));
       expect(parseCacheSize()).toBe(2);
     } finally {
       configureParseCache(DEFAULT_PARSE_CACHE_SIZE);

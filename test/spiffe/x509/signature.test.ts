@@ -14,10 +14,26 @@ import { createCert, createRoot, generateKeyPair } from '../../helpers/pki.js';
  * each signature algorithm, then checked through node:crypto by the kernel.
  */
 const SUPPORTED: [string, string, string[]][] = [
-  ['ECDSA P-256 / SHA-256', 'ecdsa-with-SHA256', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-sha256']],
-  ['ECDSA P-384 / SHA-384', 'ecdsa-with-SHA384', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384', '-sha384']],
-  ['ECDSA P-521 / SHA-512', 'ecdsa-with-SHA512', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-521', '-sha512']],
-  ['ECDSA P-256 / SHA-512', 'ecdsa-with-SHA512', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-sha512']],
+  [
+    'ECDSA P-256 / SHA-256',
+    'ecdsa-with-SHA256',
+    ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-sha256'],
+  ],
+  [
+    'ECDSA P-384 / SHA-384',
+    'ecdsa-with-SHA384',
+    ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384', '-sha384'],
+  ],
+  [
+    'ECDSA P-521 / SHA-512',
+    'ecdsa-with-SHA512',
+    ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-521', '-sha512'],
+  ],
+  [
+    'ECDSA P-256 / SHA-512',
+    'ecdsa-with-SHA512',
+    ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-sha512'],
+  ],
   ['RSA PKCS#1 v1.5 / SHA-256', 'sha256WithRSAEncryption', ['-newkey', 'rsa:2048', '-sha256']],
   ['RSA PKCS#1 v1.5 / SHA-384', 'sha384WithRSAEncryption', ['-newkey', 'rsa:2048', '-sha384']],
   ['RSA PKCS#1 v1.5 / SHA-512', 'sha512WithRSAEncryption', ['-newkey', 'rsa:2048', '-sha512']],
@@ -46,7 +62,22 @@ function mint(name: string, args: string[]): Certificate {
   const out = join(dir, `${minted.size}.der`);
   execFileSync(
     'openssl',
-    ['req', '-x509', ...args, '-nodes', '-keyout', join(dir, 'key.pem'), '-out', out, '-outform', 'DER', '-subj', '/CN=sig', '-days', '1'],
+    [
+      'req',
+      '-x509',
+      ...args,
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      out,
+      '-outform',
+      'DER',
+      '-subj',
+      '/CN=sig',
+      '-days',
+      '1',
+    ],
     { stdio: 'ignore' },
   );
   const cert = parseCertificate(readFileSync(out));
@@ -84,7 +115,9 @@ describe('verifySignature through node:crypto', () => {
       mgf1Hash: 'sha256',
       saltLength: 32,
     });
-    expect(minted.get('RSA-PSS / SHA-384, salt 48, RSASSA-PSS key')!.signatureAlgorithm.pss?.saltLength).toBe(48);
+    expect(minted.get('RSA-PSS / SHA-384, salt 48, RSASSA-PSS key')!.signatureAlgorithm.pss?.saltLength).toBe(
+      48,
+    );
   });
 
   it.each(SUPPORTED.map(([name]) => name))('%s fails under a fresh key of the same type', (name) => {
@@ -106,10 +139,18 @@ describe('verifySignature through node:crypto', () => {
   it('returns false for a damaged signature', async () => {
     const root = await createRoot();
     const sig = root.cert.signature;
-    const broken = { ...root.cert, signature: Uint8Array.from(sig, (b, i) => (i === sig.length - 1 ? b ^ 1 : b)) };
+    const broken = {
+      ...root.cert,
+      signature: Uint8Array.from(sig, (b, i) => (i === sig.length - 1 ? b ^ 1 : b)),
+    };
     expect(verifySignature(root.cert, root.key.publicKey)).toBe(true);
     expect(verifySignature(broken as Certificate, root.key.publicKey)).toBe(false);
-    expect(verifySignature({ ...root.cert, signature: new Uint8Array([0x30, 0x00]) } as Certificate, root.key.publicKey)).toBe(false);
+    expect(
+      verifySignature(
+        { ...root.cert, signature: new Uint8Array([0x30, 0x00]) } as Certificate,
+        root.key.publicKey,
+      ),
+    ).toBe(false);
   });
 
   it.each(UNSUPPORTED.map(([name]) => name))('%s raises SIGNATURE_ALGORITHM_UNSUPPORTED', (name) => {

@@ -8,6 +8,39 @@ import { verifySignature } from '../../x509/signature.js';
 import type { VerificationCache } from './cache.js';
 import { spiffeIdFromCertificate } from './svid.js';
 
+/**
+ * Every verdict of this verifier: code → [rule of spiffe-rules.md, what is wrong].
+ * Leaf messages stand alone; signing-certificate messages follow the certificate's
+ * role and subject.
+ */
+const RULES = {
+  SVID_ID_NO_PATH: [23, 'leaf SPIFFE ID has no path; a workload ID needs one'],
+  SVID_LEAF_IS_CA: [
+    26,
+    'leaf certificate has the CA flag set; a signing certificate is never a workload identity',
+  ],
+  SVID_KEY_USAGE_MISSING: [29, 'leaf certificate has no key usage extension'],
+  SVID_KEY_USAGE_NOT_CRITICAL: [29, 'leaf key usage extension is not marked critical (N3)'],
+  SVID_LEAF_NO_DIGITAL_SIGNATURE: [31, "leaf certificate must have 'digitalSignature' set as key usage"],
+  SVID_LEAF_KEY_CERT_SIGN: [32, "leaf certificate must not have 'keyCertSign' set as key usage"],
+  SVID_LEAF_CRL_SIGN: [32, "leaf certificate must not have 'cRLSign' set as key usage"],
+  SVID_EKU_MISSING_AUTH: [33, 'leaf extended key usage lacks serverAuth and/or clientAuth'],
+  SVID_SUBJECT_EMPTY_SAN_NOT_CRITICAL: [24, 'leaf subject is empty but its SAN extension is not critical'],
+  SIGNING_CERT_NOT_CA: [27, 'does not have the CA flag set'],
+  SIGNING_CERT_KEY_USAGE_MISSING: [29, 'has no key usage extension'],
+  SIGNING_CERT_NO_KEY_CERT_SIGN: [30, "must have 'keyCertSign' set as key usage"],
+  SIGNING_CERT_KEY_USAGE_NOT_CRITICAL: [29, 'key usage extension is not marked critical (N3)'],
+  SIGNING_CERT_DIGITAL_SIGNATURE: [30, 'sets digitalSignature; accepted (N2)'],
+  SIGNING_CERT_ID_HAS_PATH: [25, 'carries a SPIFFE ID with a path'],
+  CHAIN_CERT_NOT_YET_VALID: [34, 'is not valid yet'],
+  CHAIN_CERT_EXPIRED: [34, 'has expired'],
+  CHAIN_PATH_LEN_EXCEEDED: [34, 'allows fewer intermediates below it than the path has'],
+  CHAIN_NAME_CONSTRAINT_VIOLATION: [28, 'has name constraints that a name below it violates'],
+  CHAIN_UNHANDLED_CRITICAL_EXTENSION: [34, 'has unhandled critical extension(s)'],
+} as const satisfies Record<string, readonly [number, string]>;
+
+type Code = keyof typeof RULES;
+
 export interface VerifyX509SvidOptions {
   /** The instant to judge validity windows at (default: system time). */
   clock?: Clock;
@@ -79,53 +112,22 @@ export function verifyX509Svid(
 }
 
 /**
- * Leaf guards, one rule and one code per line. `guards.error` always throws;
- * `guards.tolerate` throws in strict mode and records a Warning otherwise.
+ * Leaf guards, one rule and one code per line (see RULES). `g.error` always throws;
+ * `g.tolerate` throws in strict mode and records a Warning otherwise.
  */
-function checkLeaf(leaf: Certificate, id: SpiffeId, guards: Guards): void {
+function checkLeaf(leaf: Certificate, id: SpiffeId, g: Guards): void {
   const ku = leaf.keyUsage;
   const eku = leaf.extKeyUsage;
-  if (id.isTrustDomainId()) guards.error('SVID_ID_NO_PATH', 23, `leaf SPIFFE ID "${id}" has no path`);
-  if (leaf.basicConstraints?.ca === true)
-    guards.error(
-      'SVID_LEAF_IS_CA',
-      26,
-      'leaf certificate has the CA flag set; a signing certificate is never a workload identity',
-    );
-  if (ku === undefined)
-    guards.error('SVID_KEY_USAGE_MISSING', 29, 'leaf certificate has no key usage extension');
-  if (ku !== undefined && !ku.critical)
-    guards.tolerate(
-      'SVID_KEY_USAGE_NOT_CRITICAL',
-      29,
-      'leaf key usage extension is not marked critical (N3)',
-    );
-  if (ku !== undefined && !ku.flags.has('digitalSignature'))
-    guards.error(
-      'SVID_LEAF_NO_DIGITAL_SIGNATURE',
-      31,
-      "leaf certificate must have 'digitalSignature' set as key usage",
-    );
-  if (ku?.flags.has('keyCertSign'))
-    guards.error(
-      'SVID_LEAF_KEY_CERT_SIGN',
-      32,
-      "leaf certificate must not have 'keyCertSign' set as key usage",
-    );
-  if (ku?.flags.has('cRLSign'))
-    guards.error('SVID_LEAF_CRL_SIGN', 32, "leaf certificate must not have 'cRLSign' set as key usage");
-  if (eku !== undefined && !coversTlsAuth(eku.oids))
-    guards.tolerate(
-      'SVID_EKU_MISSING_AUTH',
-      33,
-      'leaf extended key usage lacks serverAuth and/or clientAuth',
-    );
-  if (leaf.subjectEmpty && leaf.subjectAltName?.critical !== true)
-    guards.tolerate(
-      'SVID_SUBJECT_EMPTY_SAN_NOT_CRITICAL',
-      24,
-      'leaf subject is empty but its SAN extension is not critical',
-    );
+  const san = leaf.subjectAltName;
+  if (id.isTrustDomainId()) g.error('SVID_ID_NO_PATH');
+  if (leaf.basicConstraints?.ca === true) g.error('SVID_LEAF_IS_CA');
+  if (ku === undefined) g.error('SVID_KEY_USAGE_MISSING');
+  if (ku !== undefined && !ku.critical) g.tolerate('SVID_KEY_USAGE_NOT_CRITICAL');
+  if (ku !== undefined && !ku.flags.has('digitalSignature')) g.error('SVID_LEAF_NO_DIGITAL_SIGNATURE');
+  if (ku?.flags.has('keyCertSign')) g.error('SVID_LEAF_KEY_CERT_SIGN');
+  if (ku?.flags.has('cRLSign')) g.error('SVID_LEAF_CRL_SIGN');
+  if (eku !== undefined && !coversTlsAuth(eku.oids)) g.tolerate('SVID_EKU_MISSING_AUTH');
+  if (leaf.subjectEmpty && san?.critical !== true) g.tolerate('SVID_SUBJECT_EMPTY_SAN_NOT_CRITICAL');
 }
 
 /**
@@ -159,7 +161,14 @@ export function validateX509Path(
       notAfter: leaf.notAfter.toISOString(),
     });
   }
-  if (leaf.unhandledCriticalExtensions.length > 0) throw unhandledCritical(leaf, 'leaf');
+  if (leaf.unhandledCriticalExtensions.length > 0) {
+    const list = leaf.unhandledCriticalExtensions.join(', ');
+    throw verdict(
+      'CHAIN_UNHANDLED_CRITICAL_EXTENSION',
+      34,
+      `leaf certificate has unhandled critical extension(s): ${list}`,
+    );
+  }
   if (bundle.isEmpty()) {
     throw verdict(
       'CHAIN_NO_ANCHOR',
@@ -217,17 +226,30 @@ interface SearchContext {
   signatureError: SpiffeError | undefined;
 }
 
-/** Depth-first: authorities first, then presented intermediates, backtracking on failure. */
+/**
+ * Depth-first: authorities first, then presented intermediates, backtracking on
+ * failure. Candidates matched by key identifier or exact name bytes are tried before
+ * those matched only by case-folded name text.
+ */
 function search(ctx: SearchContext, chain: Certificate[], used: Set<string>): Certificate[] | undefined {
+  return searchWith(ctx, chain, used, 'exact') ?? searchWith(ctx, chain, used, 'canonical');
+}
+
+function searchWith(
+  ctx: SearchContext,
+  chain: Certificate[],
+  used: Set<string>,
+  match: 'exact' | 'canonical',
+): Certificate[] | undefined {
   const cert = chain[chain.length - 1]!;
-  for (const anchor of ctx.bundle.candidateIssuers(cert)) {
+  for (const anchor of ctx.bundle.candidateIssuers(cert, match)) {
     if (!signedBy(ctx, anchor, cert)) continue;
     if (rejected(ctx, anchor, 'anchor', chain)) continue;
     return [...chain, anchor];
   }
   if (chain.length > ctx.maxIntermediates) return undefined;
   for (const inter of ctx.intermediates) {
-    if (used.has(inter.fingerprint) || !mayHaveIssued(inter, cert)) continue;
+    if (used.has(inter.fingerprint) || !mayHaveIssued(inter, cert, match)) continue;
     if (!signedBy(ctx, inter, cert)) continue;
     if (rejected(ctx, inter, 'intermediate', chain)) continue;
     used.add(inter.fingerprint);
@@ -276,91 +298,80 @@ type Severity = 'error' | 'tolerated' | 'note';
 
 interface Finding {
   severity: Severity;
-  code: string;
+  code: Code;
   rule: number;
   message: string;
 }
 
 /**
- * Signing-certificate guards, one rule and one code per line. `below` is the chain
- * from the leaf up to the certificate `cert` signed. Anchors are operator-configured
- * trust: their CA flag, key usage and ID path are tolerated (warned) by default, as
- * go-spiffe does, and enforced in strict mode.
+ * Signing-certificate guards, one rule and one code per line (see RULES). `below` is
+ * the chain from the leaf up to the certificate `cert` signed. Anchors are
+ * operator-configured trust: their CA flag and key usage are tolerated (warned) by
+ * default, as go-spiffe does, and enforced in strict mode. Time, path length and name
+ * constraints are judged on every call; the rest depends on the certificate alone and
+ * is computed once per certificate and role.
  */
 function signingCertFindings(
   cert: Certificate,
   role: Role,
   below: readonly Certificate[],
   now: number,
-): Finding[] {
-  const out: Finding[] = [];
-  const ku = cert.keyUsage;
-  const anchor = role === 'anchor';
-  const name = `${role} "${cert.subject || '<empty subject>'}"`;
-  const soft: Severity = anchor ? 'tolerated' : 'error';
-  const idPath = signingIdWithPath(cert);
+): readonly Finding[] {
   const pathLen = cert.basicConstraints?.pathLen;
   const nc = cert.nameConstraints;
-  const add = (severity: Severity, code: string, rule: number, message: string) =>
-    out.push({ severity, code, rule, message });
-  if (now < cert.notBefore.getTime())
-    add(
-      'error',
-      'CHAIN_CERT_NOT_YET_VALID',
-      34,
-      `${name} is not valid before ${cert.notBefore.toISOString()}`,
-    );
-  if (now > cert.notAfter.getTime())
-    add('error', 'CHAIN_CERT_EXPIRED', 34, `${name} expired at ${cert.notAfter.toISOString()}`);
-  if (cert.basicConstraints?.ca !== true)
-    add(soft, 'SIGNING_CERT_NOT_CA', 27, `${name} does not have the CA flag set`);
-  if (ku === undefined)
-    add(
-      soft,
-      anchor ? 'SIGNING_CERT_KEY_USAGE_MISSING' : 'SIGNING_CERT_NO_KEY_CERT_SIGN',
-      anchor ? 29 : 30,
-      `${name} has no key usage extension (keyCertSign required)`,
-    );
-  if (ku !== undefined && !ku.flags.has('keyCertSign'))
-    add(soft, 'SIGNING_CERT_NO_KEY_CERT_SIGN', 30, `${name} must have 'keyCertSign' set as key usage`);
-  if (ku !== undefined && !ku.critical)
-    add(
-      'tolerated',
-      'SIGNING_CERT_KEY_USAGE_NOT_CRITICAL',
-      29,
-      `${name} key usage extension is not marked critical (N3)`,
-    );
-  if (ku?.flags.has('digitalSignature'))
-    add('note', 'SIGNING_CERT_DIGITAL_SIGNATURE', 30, `${name} sets digitalSignature; accepted (N2)`);
-  if (idPath !== undefined)
-    add('tolerated', 'SIGNING_CERT_ID_HAS_PATH', 25, `${name} carries SPIFFE ID "${idPath}" with a path`);
-  if (pathLen !== undefined && below.length - 1 > pathLen)
-    add(
-      'error',
-      'CHAIN_PATH_LEN_EXCEEDED',
-      34,
-      `${name} allows ${pathLen} intermediate(s) below it; the path has ${below.length - 1}`,
-    );
-  if (cert.unhandledCriticalExtensions.length > 0)
-    add(
-      'error',
-      'CHAIN_UNHANDLED_CRITICAL_EXTENSION',
-      34,
-      `${name} has unhandled critical extension(s) ${cert.unhandledCriticalExtensions.join(', ')}`,
-    );
-  if (nc !== undefined) {
-    for (const c of below) {
-      const bad = nameConstraintViolation(nc, c);
-      if (bad !== undefined)
-        add(
-          'error',
-          'CHAIN_NAME_CONSTRAINT_VIOLATION',
-          28,
-          `${bad} is outside the name constraints of ${name}`,
-        );
-    }
-  }
+  const fixed = staticFindings(cert, role);
+  const notYetValid = now < cert.notBefore.getTime();
+  const expired = now > cert.notAfter.getTime();
+  const tooDeep = pathLen !== undefined && below.length - 1 > pathLen;
+  const outside =
+    nc === undefined ? undefined : below.map((c) => nameConstraintViolation(nc, c)).find(Boolean);
+  if (!notYetValid && !expired && !tooDeep && outside === undefined) return fixed;
+  const out: Finding[] = [];
+  const nb = cert.notBefore.toISOString();
+  const na = cert.notAfter.toISOString();
+  if (notYetValid) out.push(finding(cert, role, 'error', 'CHAIN_CERT_NOT_YET_VALID', `: not before ${nb}`));
+  if (expired) out.push(finding(cert, role, 'error', 'CHAIN_CERT_EXPIRED', `: not after ${na}`));
+  out.push(...fixed);
+  if (tooDeep) out.push(finding(cert, role, 'error', 'CHAIN_PATH_LEN_EXCEEDED', `: pathLen ${pathLen}`));
+  if (outside) out.push(finding(cert, role, 'error', 'CHAIN_NAME_CONSTRAINT_VIOLATION', `: ${outside}`));
   return out;
+}
+
+const fixedFindings = new WeakMap<Certificate, Partial<Record<Role, readonly Finding[]>>>();
+
+function staticFindings(cert: Certificate, role: Role): readonly Finding[] {
+  let entry = fixedFindings.get(cert);
+  if (entry === undefined) {
+    entry = {};
+    fixedFindings.set(cert, entry);
+  }
+  entry[role] ??= computeStaticFindings(cert, role);
+  return entry[role]!;
+}
+
+function computeStaticFindings(c: Certificate, role: Role): readonly Finding[] {
+  const out: Finding[] = [];
+  const ku = c.keyUsage;
+  const anchor = role === 'anchor';
+  const soft: Severity = anchor ? 'tolerated' : 'error';
+  const idPath = signingIdWithPath(c);
+  const critical = c.unhandledCriticalExtensions.join(', ');
+  const noKu: Code = anchor ? 'SIGNING_CERT_KEY_USAGE_MISSING' : 'SIGNING_CERT_NO_KEY_CERT_SIGN';
+  const add = (severity: Severity, code: Code, extra = '') =>
+    out.push(finding(c, role, severity, code, extra));
+  if (c.basicConstraints?.ca !== true) add(soft, 'SIGNING_CERT_NOT_CA');
+  if (ku === undefined) add(soft, noKu);
+  if (ku !== undefined && !ku.flags.has('keyCertSign')) add(soft, 'SIGNING_CERT_NO_KEY_CERT_SIGN');
+  if (ku !== undefined && !ku.critical) add('tolerated', 'SIGNING_CERT_KEY_USAGE_NOT_CRITICAL');
+  if (ku?.flags.has('digitalSignature')) add('note', 'SIGNING_CERT_DIGITAL_SIGNATURE');
+  if (idPath !== undefined) add('tolerated', 'SIGNING_CERT_ID_HAS_PATH', `: ${idPath}`);
+  if (critical !== '') add('error', 'CHAIN_UNHANDLED_CRITICAL_EXTENSION', `: ${critical}`);
+  return out;
+}
+
+function finding(cert: Certificate, role: Role, severity: Severity, code: Code, extra = ''): Finding {
+  const [rule, text] = RULES[code];
+  return { severity, code, rule, message: `${role} "${cert.subject || '<empty subject>'}" ${text}${extra}` };
 }
 
 function signingIdWithPath(cert: Certificate): string | undefined {
@@ -381,19 +392,11 @@ function coversTlsAuth(oids: readonly string[]): boolean {
   return oids.includes(OID.serverAuth) && oids.includes(OID.clientAuth);
 }
 
-function unhandledCritical(cert: Certificate, role: string): SpiffeError {
-  return verdict(
-    'CHAIN_UNHANDLED_CRITICAL_EXTENSION',
-    34,
-    `${role} certificate has unhandled critical extension(s) ${cert.unhandledCriticalExtensions.join(', ')}`,
-    { fingerprint: cert.fingerprint },
-  );
-}
-
 /**
- * The leaf among certificates presented in any order: the one that issued none of
- * the others (by name or key identifier). The first certificate wins when it
- * qualifies, so leaf-first input keeps go-spiffe's reading.
+ * The leaf among certificates presented in any order: one that issued none of the
+ * others (by key identifier or exact name). Among those, a non-CA certificate wins
+ * over a CA one, and the first presented wins a tie, so leaf-first input keeps
+ * go-spiffe's reading and a lone CA certificate is still judged as the leaf (R26).
  */
 export function pickLeaf(certs: readonly Certificate[]): number {
   if (certs.length <= 1) return 0;
@@ -403,10 +406,10 @@ export function pickLeaf(certs: readonly Certificate[]): number {
     let issuesOther = false;
     for (let j = 0; j < certs.length && !issuesOther; j++) {
       const o = certs[j]!;
-      if (i !== j && o.fingerprint !== c.fingerprint && mayHaveIssued(c, o, true)) issuesOther = true;
+      if (i !== j && o.fingerprint !== c.fingerprint && mayHaveIssued(c, o, 'exact')) issuesOther = true;
     }
     if (issuesOther) continue;
-    if (i === 0) return 0;
+    if (c.basicConstraints?.ca !== true) return i;
     if (firstCandidate === -1) firstCandidate = i;
   }
   return firstCandidate === -1 ? 0 : firstCandidate;
@@ -428,13 +431,15 @@ class Guards {
 
   constructor(private readonly strict: boolean) {}
 
-  error(code: string, rule: number, message: string): void {
-    throw verdict(code, rule, message);
+  error(code: Code): void {
+    const [rule, text] = RULES[code];
+    throw verdict(code, rule, text);
   }
 
-  tolerate(code: string, rule: number, message: string): void {
-    if (this.strict) throw verdict(code, rule, `${message} (strict mode)`);
-    this.warnings.push({ code, rule, message });
+  tolerate(code: Code): void {
+    const [rule, text] = RULES[code];
+    if (this.strict) throw verdict(code, rule, `${text} (strict mode)`);
+    this.warnings.push({ code, rule, message: text });
   }
 }
 

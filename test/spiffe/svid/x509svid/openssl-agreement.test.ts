@@ -109,7 +109,10 @@ async function build(mutation: Mutation, order: Order, key: 'P-256' | 'P-384'): 
       leaf = await createLeaf(intermediate, { notBefore: new Date(Date.now() + HOUR) });
       break;
     case 'expiredIntermediate':
-      intermediate = await createIntermediate(root, { notBefore: new Date(Date.now() - 48 * HOUR), notAfter: new Date(Date.now() - HOUR) });
+      intermediate = await createIntermediate(root, {
+        notBefore: new Date(Date.now() - 48 * HOUR),
+        notAfter: new Date(Date.now() - HOUR),
+      });
       leaf = await createLeaf(intermediate);
       break;
     case 'caLeaf':
@@ -144,7 +147,11 @@ async function build(mutation: Mutation, order: Order, key: 'P-256' | 'P-384'): 
   }
   const others = includeIntermediate ? [intermediate] : [];
   const presented =
-    order === 'leafFirst' ? [leaf, ...others] : order === 'reversed' ? [...others, leaf] : [root, ...others, leaf];
+    order === 'leafFirst'
+      ? [leaf, ...others]
+      : order === 'reversed'
+        ? [...others, leaf]
+        : [root, ...others, leaf];
   return { leaf, presented, bundle };
 }
 
@@ -166,7 +173,16 @@ function opensslVerify(s: Scenario, epochSeconds: number): OpensslResult {
   writeFileSync(leafFile, s.leaf.pem);
   writeFileSync(caFile, pemOf(...s.bundle));
   const others = s.presented.filter((c) => c !== s.leaf);
-  const args = ['verify', '-no-CApath', '-no-CAstore', '-attime', String(epochSeconds), '-partial_chain', '-CAfile', caFile];
+  const args = [
+    'verify',
+    '-no-CApath',
+    '-no-CAstore',
+    '-attime',
+    String(epochSeconds),
+    '-partial_chain',
+    '-CAfile',
+    caFile,
+  ];
   if (others.length > 0) {
     writeFileSync(untrusted, pemOf(...others));
     args.push('-untrusted', untrusted);
@@ -257,7 +273,12 @@ describe('kernel path validation agrees with openssl verify (property, fast-chec
       {
         numRuns: 26,
         examples: MUTATIONS.map((mutation, i) => [
-          { mutation, order: (['leafFirst', 'reversed', 'withRoot'] as const)[i % 3]!, key: 'P-256', clockOffsetSeconds: 0 },
+          {
+            mutation,
+            order: (['leafFirst', 'reversed', 'withRoot'] as const)[i % 3]!,
+            key: 'P-256',
+            clockOffsetSeconds: 0,
+          },
         ]),
       },
     );

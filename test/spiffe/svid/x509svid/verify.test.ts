@@ -4,12 +4,17 @@ import { X509Bundle, X509BundleSet } from '../../../../src/spiffe/bundle/x509bun
 import { type Clock, SpiffeError } from '../../../../src/spiffe/errors.js';
 import { TrustDomain } from '../../../../src/spiffe/spiffeid/index.js';
 import {
+  pickLeaf,
   VerificationCache,
   type VerifyX509SvidOptions,
   validateX509Path,
   verifyX509Svid,
 } from '../../../../src/spiffe/svid/x509svid/index.js';
-import { type Certificate, parseCertificate, parseCertificates } from '../../../../src/spiffe/x509/certificate.js';
+import {
+  type Certificate,
+  parseCertificate,
+  parseCertificates,
+} from '../../../../src/spiffe/x509/certificate.js';
 import { readFixture } from '../../../helpers/fixtures.js';
 import {
   createCaLeaf,
@@ -27,7 +32,10 @@ import {
   unknownCriticalExtension,
 } from '../../../helpers/pki.js';
 
-const at = (iso: string): Clock => () => new Date(iso);
+const at =
+  (iso: string): Clock =>
+  () =>
+    new Date(iso);
 const certsOf = (...parts: string[]) => parseCertificates(readFixture(...parts));
 const bundleOf = (td: string, ...certs: (Certificate | TestCert)[]) =>
   new X509Bundle(
@@ -37,7 +45,11 @@ const bundleOf = (td: string, ...certs: (Certificate | TestCert)[]) =>
 
 type Verdict = { code: 'OK'; warnings: string[]; chain: number } | { code: string; rule: number | undefined };
 
-function verdictOf(certs: readonly Certificate[], source: X509BundleSource, opts: VerifyX509SvidOptions = {}): Verdict {
+function verdictOf(
+  certs: readonly Certificate[],
+  source: X509BundleSource,
+  opts: VerifyX509SvidOptions = {},
+): Verdict {
   try {
     const r = verifyX509Svid(certs, source, opts);
     return { code: 'OK', warnings: r.warnings.map((w) => w.code), chain: r.chain.length };
@@ -55,7 +67,8 @@ const codeOf = (certs: readonly Certificate[], source: X509BundleSource, opts: V
 describe('SPIFFE fixtures: path validation at pinned clocks', () => {
   const goodChain = () => certsOf('spiffe', 'go-spiffe', 'x509svid', 'good-leaf-and-intermediate.pem');
   // The bundle is supplied out of band for example.org; its root's own SAN is spiffe://local (R17 is a SHOULD).
-  const localRoot = () => bundleOf('example.org', ...certsOf('spiffe', 'java-spiffe', 'workloadapi', 'federated-bundle.pem'));
+  const localRoot = () =>
+    bundleOf('example.org', ...certsOf('spiffe', 'java-spiffe', 'workloadapi', 'federated-bundle.pem'));
 
   it('good-leaf-and-intermediate verifies against federated-bundle.pem inside 2020-03-24T14:07:30Z–15:07:40Z', () => {
     const r = verifyX509Svid(goodChain(), localRoot(), { clock: at('2020-03-24T14:30:00Z') });
@@ -76,7 +89,9 @@ describe('SPIFFE fixtures: path validation at pinned clocks', () => {
   });
 
   it('also verifies against the x5c of spiffebundle_valid_1.json (same root)', () => {
-    const json = JSON.parse(readFixture('spiffe', 'go-spiffe', 'spiffebundle', 'spiffebundle_valid_1.json').toString());
+    const json = JSON.parse(
+      readFixture('spiffe', 'go-spiffe', 'spiffebundle', 'spiffebundle_valid_1.json').toString(),
+    );
     const x5c = json.keys.find((k: { use: string }) => k.use === 'x509-svid').x5c[0] as string;
     const bundle = bundleOf('example.org', parseCertificate(Buffer.from(x5c, 'base64')));
     expect(codeOf(goodChain(), bundle, { clock: at('2020-03-24T15:00:00Z') })).toBe('OK');
@@ -95,7 +110,9 @@ describe('SPIFFE fixtures: path validation at pinned clocks', () => {
   });
 
   it('finds no bundle when the source only holds spiffe://local (R20: chosen by the leaf ID)', () => {
-    const set = new X509BundleSet([bundleOf('local', ...certsOf('spiffe', 'java-spiffe', 'workloadapi', 'federated-bundle.pem'))]);
+    const set = new X509BundleSet([
+      bundleOf('local', ...certsOf('spiffe', 'java-spiffe', 'workloadapi', 'federated-bundle.pem')),
+    ]);
     expect(verdictOf(goodChain(), set, { clock: at('2020-03-24T14:30:00Z') })).toMatchObject({
       code: 'BUNDLE_NOT_FOUND',
       rule: 20,
@@ -128,13 +145,18 @@ describe('SPIFFE fixtures: path validation at pinned clocks', () => {
     ['wrong-leaf-no-digital-signature.pem', 'SVID_LEAF_NO_DIGITAL_SIGNATURE', 31],
   ])('go-spiffe %s is rejected as %s (R%i)', (file, code, rule) => {
     const certs = certsOf('spiffe', 'go-spiffe', 'x509svid', file);
-    const bundle = bundleOf('example.org', ...certsOf('spiffe', 'go-spiffe', 'x509svid', 'good-leaf-only.pem'));
+    const bundle = bundleOf(
+      'example.org',
+      ...certsOf('spiffe', 'go-spiffe', 'x509svid', 'good-leaf-only.pem'),
+    );
     expect(verdictOf(certs, bundle, { clock: at('2021-01-01T00:00:00Z') })).toEqual({ code, rule });
   });
 
   it('go-spiffe good-leaf-only.pem (signed by its own key) verifies when it is itself the authority', () => {
     const certs = certsOf('spiffe', 'go-spiffe', 'x509svid', 'good-leaf-only.pem');
-    expect(verdictOf(certs, bundleOf('example.org', ...certs), { clock: at('2021-01-01T00:00:00Z') })).toMatchObject({
+    expect(
+      verdictOf(certs, bundleOf('example.org', ...certs), { clock: at('2021-01-01T00:00:00Z') }),
+    ).toMatchObject({
       code: 'OK',
       chain: 1,
     });
@@ -144,19 +166,28 @@ describe('SPIFFE fixtures: path validation at pinned clocks', () => {
     const [leaf, signing] = certsOf('spiffe', 'go-spiffe', 'x509svid', 'wrong-intermediate-no-ca.pem');
     const bundle = bundleOf('example.org', signing!);
     const clock = at('2021-01-01T00:00:00Z');
-    expect(verdictOf([leaf!], bundle, { clock })).toMatchObject({ code: 'OK', warnings: ['SIGNING_CERT_NOT_CA'] });
-    expect(verdictOf([leaf!], bundle, { clock, strict: true })).toEqual({ code: 'SIGNING_CERT_NOT_CA', rule: 27 });
+    expect(verdictOf([leaf!], bundle, { clock })).toMatchObject({
+      code: 'OK',
+      warnings: ['SIGNING_CERT_NOT_CA'],
+    });
+    expect(verdictOf([leaf!], bundle, { clock, strict: true })).toEqual({
+      code: 'SIGNING_CERT_NOT_CA',
+      rule: 27,
+    });
   });
 
-  it.each(['a', 'b', 'c', 'd', 'e'])('java-spiffe leaf-%s (self-signed) validates only against itself (N12)', (x) => {
-    const leaf = certsOf('spiffe', 'java-spiffe', 'certs', `leaf-${x}.crt.der`);
-    const other = certsOf('spiffe', 'java-spiffe', 'certs', `leaf-${x === 'a' ? 'b' : 'a'}.crt.der`);
-    const clock = at('2026-06-01T00:00:00Z');
-    expect(codeOf(leaf, bundleOf('test', ...leaf), { clock })).toBe('OK');
-    // Same subject CN=spiffe-leaf, different key: never linked by name.
-    expect(leaf[0]!.issuer).toBe(other[0]!.subject);
-    expect(codeOf(leaf, bundleOf('test', ...other), { clock })).toBe('CHAIN_SIGNATURE_INVALID');
-  });
+  it.each(['a', 'b', 'c', 'd', 'e'])(
+    'java-spiffe leaf-%s (self-signed) validates only against itself (N12)',
+    (x) => {
+      const leaf = certsOf('spiffe', 'java-spiffe', 'certs', `leaf-${x}.crt.der`);
+      const other = certsOf('spiffe', 'java-spiffe', 'certs', `leaf-${x === 'a' ? 'b' : 'a'}.crt.der`);
+      const clock = at('2026-06-01T00:00:00Z');
+      expect(codeOf(leaf, bundleOf('test', ...leaf), { clock })).toBe('OK');
+      // Same subject CN=spiffe-leaf, different key: never linked by name.
+      expect(leaf[0]!.issuer).toBe(other[0]!.subject);
+      expect(codeOf(leaf, bundleOf('test', ...other), { clock })).toBe('CHAIN_SIGNATURE_INVALID');
+    },
+  );
 
   it('java-spiffe workloadapi/svid.der does not chain to the spiffe://local root (its CA is not in the set)', () => {
     const leaf = certsOf('spiffe', 'java-spiffe', 'workloadapi', 'svid.der');
@@ -176,7 +207,10 @@ describe('mesh fixtures (Istio, Linkerd)', () => {
       ['SVID_KEY_USAGE_NOT_CRITICAL', 29],
       ['SIGNING_CERT_KEY_USAGE_MISSING', 29],
     ]);
-    expect(verdictOf(leaf, bundle, { strict: true })).toEqual({ code: 'SVID_KEY_USAGE_NOT_CRITICAL', rule: 29 });
+    expect(verdictOf(leaf, bundle, { strict: true })).toEqual({
+      code: 'SVID_KEY_USAGE_NOT_CRITICAL',
+      rule: 29,
+    });
   });
 
   it('Istio mounted-certs server leaf (URI + DNS SAN, R22) verifies with the same warnings', () => {
@@ -190,7 +224,10 @@ describe('mesh fixtures (Istio, Linkerd)', () => {
     const bundle = bundleOf('trust-domain-foo', ...istio('plugin-ca_root-cert.pem'));
     const r = verifyX509Svid(chain, bundle);
     expect(r.chain).toHaveLength(3);
-    expect(r.warnings.map((w) => w.code)).toEqual(['SIGNING_CERT_KEY_USAGE_NOT_CRITICAL', 'SIGNING_CERT_KEY_USAGE_MISSING']);
+    expect(r.warnings.map((w) => w.code)).toEqual([
+      'SIGNING_CERT_KEY_USAGE_NOT_CRITICAL',
+      'SIGNING_CERT_KEY_USAGE_MISSING',
+    ]);
     expect(codeOf(chain, bundle, { strict: true })).toBe('SIGNING_CERT_KEY_USAGE_NOT_CRITICAL');
   });
 
@@ -211,12 +248,16 @@ describe('mesh fixtures (Istio, Linkerd)', () => {
   });
 
   it('Istio ec-workload-cert.pem carries no SPIFFE ID (R21)', () => {
-    expect(codeOf(istio('ec-workload-cert.pem'), bundleOf('cluster.local', ...istio('ec-root-cert.pem')))).toBe('SVID_NO_URI_SAN');
+    expect(
+      codeOf(istio('ec-workload-cert.pem'), bundleOf('cluster.local', ...istio('ec-root-cert.pem'))),
+    ).toBe('SVID_NO_URI_SAN');
   });
 
   it('Linkerd leaves carry DNS identities, not SPIFFE IDs (R21)', () => {
     const leaf = certsOf('linkerd', 'proxy-integration_foo-ns1_ca1-cert.pem');
-    expect(codeOf(leaf, bundleOf('cluster.local', ...certsOf('linkerd', 'proxy-integration_ca1.pem')))).toBe('SVID_NO_URI_SAN');
+    expect(codeOf(leaf, bundleOf('cluster.local', ...certsOf('linkerd', 'proxy-integration_ca1.pem')))).toBe(
+      'SVID_NO_URI_SAN',
+    );
   });
 
   it.each([
@@ -238,7 +279,9 @@ describe('verifyX509Svid guard clauses on generated chains: one rule, one code',
   let n = 0;
   const td = () => `td${++n}.test`;
 
-  async function chainWith(opts: Parameters<typeof createChain>[0] = {}): Promise<TestChain & { bundle: X509Bundle }> {
+  async function chainWith(
+    opts: Parameters<typeof createChain>[0] = {},
+  ): Promise<TestChain & { bundle: X509Bundle }> {
     const chain = await createChain(opts);
     return { ...chain, bundle: bundleOf(opts.trustDomain ?? 'example.org', chain.root) };
   }
@@ -246,29 +289,76 @@ describe('verifyX509Svid guard clauses on generated chains: one rule, one code',
   it('accepts a valid leaf + intermediate with no warnings, in default and strict mode', async () => {
     const { leaf, intermediate, bundle } = await chainWith();
     for (const strict of [false, true]) {
-      expect(verdictOf([leaf.cert, intermediate.cert], bundle, { strict })).toEqual({ code: 'OK', warnings: [], chain: 3 });
+      expect(verdictOf([leaf.cert, intermediate.cert], bundle, { strict })).toEqual({
+        code: 'OK',
+        warnings: [],
+        chain: 3,
+      });
     }
   });
 
   // [name, leaf spec, expected default verdict, expected strict verdict]
   const LEAF_CASES: [string, Parameters<typeof createLeaf>[1], string, string, string?][] = [
     ['R21 no URI SAN', { uris: [], dns: ['svc.example.org'] }, 'SVID_NO_URI_SAN', 'SVID_NO_URI_SAN'],
-    ['R21 two URI SANs', { uris: ['spiffe://example.org/a', 'spiffe://example.org/b'] }, 'SVID_MULTIPLE_URI_SANS', 'SVID_MULTIPLE_URI_SANS'],
+    [
+      'R21 two URI SANs',
+      { uris: ['spiffe://example.org/a', 'spiffe://example.org/b'] },
+      'SVID_MULTIPLE_URI_SANS',
+      'SVID_MULTIPLE_URI_SANS',
+    ],
     ['R21 URI SAN is not a SPIFFE ID', { id: 'https://example.org/a' }, 'SVID_ID_INVALID', 'SVID_ID_INVALID'],
     ['R23 ID without path', { id: 'spiffe://example.org' }, 'SVID_ID_NO_PATH', 'SVID_ID_NO_PATH'],
     ['R26 CA leaf', { ca: true }, 'SVID_LEAF_IS_CA', 'SVID_LEAF_IS_CA'],
     ['R29 key usage missing', { keyUsage: null }, 'SVID_KEY_USAGE_MISSING', 'SVID_KEY_USAGE_MISSING'],
-    ['R29 key usage not critical (N3)', { kuCritical: false }, 'OK', 'SVID_KEY_USAGE_NOT_CRITICAL', 'SVID_KEY_USAGE_NOT_CRITICAL'],
-    ['R31 no digitalSignature', { keyUsage: ['keyEncipherment'] }, 'SVID_LEAF_NO_DIGITAL_SIGNATURE', 'SVID_LEAF_NO_DIGITAL_SIGNATURE'],
-    ['R32 keyCertSign on leaf', { keyUsage: ['digitalSignature', 'keyCertSign'] }, 'SVID_LEAF_KEY_CERT_SIGN', 'SVID_LEAF_KEY_CERT_SIGN'],
-    ['R32 cRLSign on leaf', { keyUsage: ['digitalSignature', 'cRLSign'] }, 'SVID_LEAF_CRL_SIGN', 'SVID_LEAF_CRL_SIGN'],
-    ['R33 EKU without serverAuth', { eku: ['clientAuth'] }, 'OK', 'SVID_EKU_MISSING_AUTH', 'SVID_EKU_MISSING_AUTH'],
+    [
+      'R29 key usage not critical (N3)',
+      { kuCritical: false },
+      'OK',
+      'SVID_KEY_USAGE_NOT_CRITICAL',
+      'SVID_KEY_USAGE_NOT_CRITICAL',
+    ],
+    [
+      'R31 no digitalSignature',
+      { keyUsage: ['keyEncipherment'] },
+      'SVID_LEAF_NO_DIGITAL_SIGNATURE',
+      'SVID_LEAF_NO_DIGITAL_SIGNATURE',
+    ],
+    [
+      'R32 keyCertSign on leaf',
+      { keyUsage: ['digitalSignature', 'keyCertSign'] },
+      'SVID_LEAF_KEY_CERT_SIGN',
+      'SVID_LEAF_KEY_CERT_SIGN',
+    ],
+    [
+      'R32 cRLSign on leaf',
+      { keyUsage: ['digitalSignature', 'cRLSign'] },
+      'SVID_LEAF_CRL_SIGN',
+      'SVID_LEAF_CRL_SIGN',
+    ],
+    [
+      'R33 EKU without serverAuth',
+      { eku: ['clientAuth'] },
+      'OK',
+      'SVID_EKU_MISSING_AUTH',
+      'SVID_EKU_MISSING_AUTH',
+    ],
     ['R33 anyExtendedKeyUsage covers both', { eku: ['2.5.29.37.0'] }, 'OK', 'OK'],
     ['R33 EKU may be critical', { eku: ['serverAuth', 'clientAuth'], ekuCritical: true }, 'OK', 'OK'],
-    ['R24 empty subject, SAN not critical', { subject: '', sanCritical: false }, 'OK', 'SVID_SUBJECT_EMPTY_SAN_NOT_CRITICAL', 'SVID_SUBJECT_EMPTY_SAN_NOT_CRITICAL'],
+    [
+      'R24 empty subject, SAN not critical',
+      { subject: '', sanCritical: false },
+      'OK',
+      'SVID_SUBJECT_EMPTY_SAN_NOT_CRITICAL',
+      'SVID_SUBJECT_EMPTY_SAN_NOT_CRITICAL',
+    ],
     ['R24 named subject, SAN not critical', { subject: 'CN=workload', sanCritical: false }, 'OK', 'OK'],
     ['R22 extra DNS and IP SANs', { dns: ['a.example.org'], ips: ['10.0.0.1'] }, 'OK', 'OK'],
-    ['R34 unhandled critical extension', { extensions: [unknownCriticalExtension()] }, 'CHAIN_UNHANDLED_CRITICAL_EXTENSION', 'CHAIN_UNHANDLED_CRITICAL_EXTENSION'],
+    [
+      'R34 unhandled critical extension',
+      { extensions: [unknownCriticalExtension()] },
+      'CHAIN_UNHANDLED_CRITICAL_EXTENSION',
+      'CHAIN_UNHANDLED_CRITICAL_EXTENSION',
+    ],
   ];
 
   it.each(LEAF_CASES)('leaf: %s', async (_name, spec, lenient, strict, warning) => {
@@ -286,14 +376,47 @@ describe('verifyX509Svid guard clauses on generated chains: one rule, one code',
   const INTERMEDIATE_CASES: [string, Parameters<typeof createIntermediate>[1], string, string, string?][] = [
     ['R27 not a CA', { ca: false }, 'SIGNING_CERT_NOT_CA', 'SIGNING_CERT_NOT_CA'],
     ['R27 no basicConstraints', { ca: undefined }, 'SIGNING_CERT_NOT_CA', 'SIGNING_CERT_NOT_CA'],
-    ['R30 no keyCertSign', { keyUsage: ['cRLSign', 'digitalSignature'] }, 'SIGNING_CERT_NO_KEY_CERT_SIGN', 'SIGNING_CERT_NO_KEY_CERT_SIGN'],
-    ['R30 no key usage at all', { keyUsage: null }, 'SIGNING_CERT_NO_KEY_CERT_SIGN', 'SIGNING_CERT_NO_KEY_CERT_SIGN'],
-    ['R29 key usage not critical', { kuCritical: false }, 'OK', 'SIGNING_CERT_KEY_USAGE_NOT_CRITICAL', 'SIGNING_CERT_KEY_USAGE_NOT_CRITICAL'],
-    ['R25 SPIFFE ID with a path', { uris: ['spiffe://example.org/ca'] }, 'OK', 'SIGNING_CERT_ID_HAS_PATH', 'SIGNING_CERT_ID_HAS_PATH'],
-    ['N2 digitalSignature on a CA is fine', { keyUsage: ['keyCertSign', 'digitalSignature'] }, 'OK', 'OK', 'SIGNING_CERT_DIGITAL_SIGNATURE'],
+    [
+      'R30 no keyCertSign',
+      { keyUsage: ['cRLSign', 'digitalSignature'] },
+      'SIGNING_CERT_NO_KEY_CERT_SIGN',
+      'SIGNING_CERT_NO_KEY_CERT_SIGN',
+    ],
+    [
+      'R30 no key usage at all',
+      { keyUsage: null },
+      'SIGNING_CERT_NO_KEY_CERT_SIGN',
+      'SIGNING_CERT_NO_KEY_CERT_SIGN',
+    ],
+    [
+      'R29 key usage not critical',
+      { kuCritical: false },
+      'OK',
+      'SIGNING_CERT_KEY_USAGE_NOT_CRITICAL',
+      'SIGNING_CERT_KEY_USAGE_NOT_CRITICAL',
+    ],
+    [
+      'R25 SPIFFE ID with a path',
+      { uris: ['spiffe://example.org/ca'] },
+      'OK',
+      'SIGNING_CERT_ID_HAS_PATH',
+      'SIGNING_CERT_ID_HAS_PATH',
+    ],
+    [
+      'N2 digitalSignature on a CA is fine',
+      { keyUsage: ['keyCertSign', 'digitalSignature'] },
+      'OK',
+      'OK',
+      'SIGNING_CERT_DIGITAL_SIGNATURE',
+    ],
     ['R17 CA without any SPIFFE ID is allowed', { uris: [] }, 'OK', 'OK'],
     ['R34 pathLen 0 with no CA below', { pathLen: 0 }, 'OK', 'OK'],
-    ['R34 unhandled critical extension', { extensions: [unknownCriticalExtension()] }, 'CHAIN_UNHANDLED_CRITICAL_EXTENSION', 'CHAIN_UNHANDLED_CRITICAL_EXTENSION'],
+    [
+      'R34 unhandled critical extension',
+      { extensions: [unknownCriticalExtension()] },
+      'CHAIN_UNHANDLED_CRITICAL_EXTENSION',
+      'CHAIN_UNHANDLED_CRITICAL_EXTENSION',
+    ],
   ];
 
   it.each(INTERMEDIATE_CASES)('intermediate: %s', async (_name, spec, lenient, strict, warning) => {
@@ -309,11 +432,41 @@ describe('verifyX509Svid guard clauses on generated chains: one rule, one code',
 
   const ANCHOR_CASES: [string, Parameters<typeof createRoot>[0], string, string, string[]][] = [
     ['R27 anchor not a CA', { ca: false }, 'OK', 'SIGNING_CERT_NOT_CA', ['SIGNING_CERT_NOT_CA']],
-    ['R29 anchor without key usage', { keyUsage: null }, 'OK', 'SIGNING_CERT_KEY_USAGE_MISSING', ['SIGNING_CERT_KEY_USAGE_MISSING']],
-    ['R30 anchor without keyCertSign', { keyUsage: ['cRLSign'] }, 'OK', 'SIGNING_CERT_NO_KEY_CERT_SIGN', ['SIGNING_CERT_NO_KEY_CERT_SIGN']],
-    ['R34 anchor pathLen 0 above an intermediate', { pathLen: 0 }, 'CHAIN_PATH_LEN_EXCEEDED', 'CHAIN_PATH_LEN_EXCEEDED', []],
-    ['R34 anchor expired', { notAfter: new Date(Date.now() - 1000) }, 'CHAIN_CERT_EXPIRED', 'CHAIN_CERT_EXPIRED', []],
-    ['R34 anchor not yet valid', { notBefore: new Date(Date.now() + 60_000) }, 'CHAIN_CERT_NOT_YET_VALID', 'CHAIN_CERT_NOT_YET_VALID', []],
+    [
+      'R29 anchor without key usage',
+      { keyUsage: null },
+      'OK',
+      'SIGNING_CERT_KEY_USAGE_MISSING',
+      ['SIGNING_CERT_KEY_USAGE_MISSING'],
+    ],
+    [
+      'R30 anchor without keyCertSign',
+      { keyUsage: ['cRLSign'] },
+      'OK',
+      'SIGNING_CERT_NO_KEY_CERT_SIGN',
+      ['SIGNING_CERT_NO_KEY_CERT_SIGN'],
+    ],
+    [
+      'R34 anchor pathLen 0 above an intermediate',
+      { pathLen: 0 },
+      'CHAIN_PATH_LEN_EXCEEDED',
+      'CHAIN_PATH_LEN_EXCEEDED',
+      [],
+    ],
+    [
+      'R34 anchor expired',
+      { notAfter: new Date(Date.now() - 1000) },
+      'CHAIN_CERT_EXPIRED',
+      'CHAIN_CERT_EXPIRED',
+      [],
+    ],
+    [
+      'R34 anchor not yet valid',
+      { notBefore: new Date(Date.now() + 60_000) },
+      'CHAIN_CERT_NOT_YET_VALID',
+      'CHAIN_CERT_NOT_YET_VALID',
+      [],
+    ],
   ];
 
   it.each(ANCHOR_CASES)('anchor: %s', async (_name, spec, lenient, strict, warnings) => {
@@ -328,12 +481,20 @@ describe('verifyX509Svid guard clauses on generated chains: one rule, one code',
   });
 
   it.each([
-    ['leaf expired', 'SVID_EXPIRED', 34, async (c: TestChain) => ({ ...c, leaf: await createExpiredLeaf(c.intermediate) })],
+    [
+      'leaf expired',
+      'SVID_EXPIRED',
+      34,
+      async (c: TestChain) => ({ ...c, leaf: await createExpiredLeaf(c.intermediate) }),
+    ],
     [
       'leaf not yet valid',
       'SVID_NOT_YET_VALID',
       34,
-      async (c: TestChain) => ({ ...c, leaf: await createLeaf(c.intermediate, { notBefore: new Date(Date.now() + 3600_000) }) }),
+      async (c: TestChain) => ({
+        ...c,
+        leaf: await createLeaf(c.intermediate, { notBefore: new Date(Date.now() + 3600_000) }),
+      }),
     ],
     [
       'intermediate expired',
@@ -344,7 +505,12 @@ describe('verifyX509Svid guard clauses on generated chains: one rule, one code',
         return { ...c, intermediate, leaf: await createLeaf(intermediate) };
       },
     ],
-    ['leaf signed by the wrong key', 'CHAIN_SIGNATURE_INVALID', 34, async (c: TestChain) => ({ ...c, leaf: await createWithWrongKey(c.intermediate) })],
+    [
+      'leaf signed by the wrong key',
+      'CHAIN_SIGNATURE_INVALID',
+      34,
+      async (c: TestChain) => ({ ...c, leaf: await createWithWrongKey(c.intermediate) }),
+    ],
     [
       'intermediate signed by a same-name root with another key (N12)',
       'CHAIN_SIGNATURE_INVALID',
@@ -353,17 +519,35 @@ describe('verifyX509Svid guard clauses on generated chains: one rule, one code',
     ],
   ])('path: %s → %s', async (_name, code, rule, mutate) => {
     const c = await mutate(await createChain());
-    expect(verdictOf([c.leaf.cert, c.intermediate.cert], bundleOf('example.org', c.root))).toEqual({ code, rule });
+    expect(verdictOf([c.leaf.cert, c.intermediate.cert], bundleOf('example.org', c.root))).toEqual({
+      code,
+      rule,
+    });
   });
 
-  it('path: missing intermediate → CHAIN_NO_ANCHOR', async () => {
+  it('path: missing intermediate → CHAIN_NO_ANCHOR, even when the root is presented first', async () => {
     const { leaf, root } = await createChain();
-    expect(verdictOf([leaf.cert], bundleOf('example.org', root))).toEqual({ code: 'CHAIN_NO_ANCHOR', rule: 34 });
+    const bundle = bundleOf('example.org', root);
+    expect(verdictOf([leaf.cert], bundle)).toEqual({ code: 'CHAIN_NO_ANCHOR', rule: 34 });
+    expect(pickLeaf([root.cert, leaf.cert])).toBe(1);
+    expect(verdictOf([root.cert, leaf.cert], bundle)).toEqual({ code: 'CHAIN_NO_ANCHOR', rule: 34 });
+  });
+
+  it('pickLeaf: the certificate that issued none of the others, non-CA first, first presented on a tie', async () => {
+    const { leaf, intermediate, root } = await createChain();
+    expect(pickLeaf([intermediate.cert, root.cert, leaf.cert])).toBe(2);
+    expect(pickLeaf([leaf.cert, intermediate.cert])).toBe(0);
+    const caLeaf = await createCaLeaf(intermediate);
+    expect(pickLeaf([intermediate.cert, caLeaf.cert])).toBe(1);
+    expect(pickLeaf([caLeaf.cert])).toBe(0);
   });
 
   it('path: an empty bundle trusts nothing → CHAIN_NO_ANCHOR (R60)', async () => {
     const { leaf, intermediate } = await createChain();
-    expect(verdictOf([leaf.cert, intermediate.cert], bundleOf('example.org'))).toEqual({ code: 'CHAIN_NO_ANCHOR', rule: 60 });
+    expect(verdictOf([leaf.cert, intermediate.cert], bundleOf('example.org'))).toEqual({
+      code: 'CHAIN_NO_ANCHOR',
+      rule: 60,
+    });
   });
 
   it('path: both same-name roots in the bundle → the one whose key signed wins (N12)', async () => {
@@ -376,7 +560,10 @@ describe('verifyX509Svid guard clauses on generated chains: one rule, one code',
   it('path: a presented intermediate chain with a same-name impostor is skipped by signature', async () => {
     const { leaf, intermediate, root } = await createChain();
     const fakeRoot = await createSameSubjectDifferentKey(root);
-    const fakeInter = await createIntermediate(fakeRoot, { subject: intermediate.subject, key: intermediate.key });
+    const fakeInter = await createIntermediate(fakeRoot, {
+      subject: intermediate.subject,
+      key: intermediate.key,
+    });
     const r = verifyX509Svid([leaf.cert, fakeInter.cert, intermediate.cert], bundleOf('example.org', root));
     expect(r.chain[1]).toBe(intermediate.cert);
   });
@@ -414,7 +601,9 @@ describe('verifyX509Svid guard clauses on generated chains: one rule, one code',
     const i1 = await createIntermediate(root, { subject: 'CN=I1', pathLen: 0 });
     const i2 = await createIntermediate(i1, { subject: 'CN=I2' });
     const leaf = await createLeaf(i2);
-    expect(codeOf([leaf.cert, i2.cert, i1.cert], bundleOf('example.org', root))).toBe('CHAIN_PATH_LEN_EXCEEDED');
+    expect(codeOf([leaf.cert, i2.cert, i1.cert], bundleOf('example.org', root))).toBe(
+      'CHAIN_PATH_LEN_EXCEEDED',
+    );
   });
 
   it('path: URI name constraints scope the SPIFFE IDs below a CA (R28)', async () => {
@@ -422,7 +611,11 @@ describe('verifyX509Svid guard clauses on generated chains: one rule, one code',
     const permitted = (host: string) => {
       const h = Buffer.from(host);
       const subtree = Buffer.concat([Buffer.from([0x30, h.length + 2, 0x86, h.length]), h]);
-      return new Extension('2.5.29.30', true, Buffer.concat([Buffer.from([0x30, subtree.length + 2, 0xa0, subtree.length]), subtree]));
+      return new Extension(
+        '2.5.29.30',
+        true,
+        Buffer.concat([Buffer.from([0x30, subtree.length + 2, 0xa0, subtree.length]), subtree]),
+      );
     };
     const root = await createRoot();
     for (const [host, code] of [
@@ -443,13 +636,18 @@ describe('verifyX509Svid guard clauses on generated chains: one rule, one code',
     // b's leaf signed by a's CA: a's roots must not vouch for b.test.
     const forged = await createLeaf(a.intermediate, { id: 'spiffe://b.test/workload' });
     expect(codeOf([forged.cert, a.intermediate.cert], set)).toBe('CHAIN_NO_ANCHOR');
-    expect(codeOf([forged.cert, a.intermediate.cert], new X509BundleSet([bundleOf('a.test', a.root)]))).toBe('BUNDLE_NOT_FOUND');
+    expect(codeOf([forged.cert, a.intermediate.cert], new X509BundleSet([bundleOf('a.test', a.root)]))).toBe(
+      'BUNDLE_NOT_FOUND',
+    );
   });
 
   it('R20: a source that answers with another trust domain’s bundle is TRUST_DOMAIN_MISMATCH', async () => {
     const { leaf, intermediate, root } = await createChain();
     const liar: X509BundleSource = { getX509BundleForTrustDomain: () => bundleOf('elsewhere.test', root) };
-    expect(verdictOf([leaf.cert, intermediate.cert], liar)).toEqual({ code: 'TRUST_DOMAIN_MISMATCH', rule: 20 });
+    expect(verdictOf([leaf.cert, intermediate.cert], liar)).toEqual({
+      code: 'TRUST_DOMAIN_MISMATCH',
+      rule: 20,
+    });
   });
 
   it('accepts DER or PEM bytes directly', async () => {
@@ -457,7 +655,9 @@ describe('verifyX509Svid guard clauses on generated chains: one rule, one code',
     const bundle = bundleOf(leaf.cert.subjectAltName!.uris[0]!.split('/')[2]!, root);
     expect(verifyX509Svid(Buffer.concat([leaf.der, intermediate.der]), bundle).chain).toHaveLength(3);
     expect(verifyX509Svid(leaf.pem + intermediate.pem, bundle).chain).toHaveLength(3);
-    expect(() => verifyX509Svid([], bundle)).toThrow(expect.objectContaining({ code: 'SVID_NO_CERTIFICATES' }));
+    expect(() => verifyX509Svid([], bundle)).toThrow(
+      expect.objectContaining({ code: 'SVID_NO_CERTIFICATES' }),
+    );
   });
 
   it('works with RSA and P-384 chains', async () => {
@@ -503,7 +703,9 @@ describe('VerificationCache', () => {
     const { root, intermediate } = await createChain();
     const bad = await createWithWrongKey(intermediate);
     const cache = new VerificationCache();
-    expect(codeOf([bad.cert, intermediate.cert], bundleOf('example.org', root), { cache })).toBe('CHAIN_SIGNATURE_INVALID');
+    expect(codeOf([bad.cert, intermediate.cert], bundleOf('example.org', root), { cache })).toBe(
+      'CHAIN_SIGNATURE_INVALID',
+    );
     expect(cache.has(intermediate.cert.fingerprint, bad.cert.fingerprint)).toBe(false);
   });
 
@@ -532,7 +734,9 @@ describe('generated certificate helpers', () => {
   it('build the broken shapes the suites rely on', async () => {
     const root = await createRoot();
     expect((await createCaLeaf(root)).cert.basicConstraints?.ca).toBe(true);
-    expect((await createIntermediateWithoutKeyCertSign(root)).cert.keyUsage?.flags.has('keyCertSign')).toBe(false);
+    expect((await createIntermediateWithoutKeyCertSign(root)).cert.keyUsage?.flags.has('keyCertSign')).toBe(
+      false,
+    );
     const twin = await createSameSubjectDifferentKey(root);
     expect(twin.cert.subject).toBe(root.cert.subject);
     expect(twin.cert.spki).not.toEqual(root.cert.spki);

@@ -1,0 +1,208 @@
+/**
+ * Group commit for leases, audit records and sightings. Requests that arrive while a
+ * transaction is in flight are gathered and committed together in the next one, so
+ * under load one fsync (SQLite) or one round trip per table (PostgreSQL) serves many
+ * requests, and every request still waits until its own rows are durable. When a
+ * batch fails, each of its members is retried alone, so one bad row cannot fail the
+ * others.
+ */
+import { sql } from 'kysely';
+import type { Store } from '../store/index.js';
+import type { BrokerAuditTable, BrokerLeasesTable, BrokerTables } from './schema.js';
+
+export interface SightingDelta {
+  credential: string;
+  spiffeId: string;
+  at: string;
+  decision: 'allow' | 'deny';
+  issuerKind?: string;
+  leaseId?: string;
+}
+
+export interface LeaseRevocation {
+  id: string;
+  /** The claim that must still be held (the revoker's instance id). */
+  claimedBy: string;
+  revokedAt: string;
+  reason: string;
+}
+
+/** Rows that must land together (one request's lease, audit record and sighting). */
+export interface WriteSet {
+  leases?: Omit<BrokerLeasesTable, 'revoke_attempts'>[];
+  audits?: BrokerAuditTable[];
+  sightings?: SightingDelta[];
+  revocations?: LeaseRevocation[];
+}
+
+interface Pending {
+  set: WriteSet;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+type Trx = import('kysely').Kysely<BrokerTables>;
+
+export class BatchWriter {
+  private queue: Pending[] = [];
+  private draining = false;
+  private idle: Promise<void> = Promise.resolve();
+  private markIdle: () => void = () => undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly maxBatch = 256,
+  ) {}
+
+  /** Resolves once the rows are committed; rejects with the store's error otherwise. */
+  write(set: WriteSet): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ set, resolve, reject });
+      if (!this.draining) {
+        this.draining = true;
+        this.idle = new Promise<void>((r) => {
+          this.markIdle = r;
+        });
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  /** Waits until everything queued so far is committed or failed. */
+  async flush(): Promise<void> {
+    await this.idle;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        try {
+          await this.commit(batch.map((p) => p.set));
+          for (const p of batch) p.resolve();
+        } catch (err) {
+          // A store that is down fails every member alike: no point retrying them one by one.
+          if (batch.length === 1 || (err as { category?: unknown }).category === 'unavailable') {
+            for (const p of batch) p.reject(err);
+            continue;
+          }
+          for (const p of batch) {
+            try {
+              await this.commit([p.set]);
+              p.resolve();
+            } catch (e) {
+              p.reject(e);
+            }
+          }
+        }
+      }
+    } finally {
+      this.draining = false;
+      this.markIdle();
+    }
+  }
+
+  private async commit(sets: WriteSet[]): Promise<void> {
+    const leases = sets.flatMap((s) => s.leases ?? []);
+    const audits = sets.flatMap((s) => s.audits ?? []);
+    const revocations = sets.flatMap((s) => s.revocations ?? []);
+    const sightings = mergeSightings(sets.flatMap((s) => s.sightings ?? []));
+    await this.store.transaction(async (trx) => {
+      const db = trx as unknown as Trx;
+      for (const chunk of chunks(leases, 200)) await db.insertInto('broker_leases').values(chunk).execute();
+      for (const chunk of chunks(audits, 200)) await db.insertInto('broker_audit').values(chunk).execute();
+      for (const r of revocations) {
+        const res = await db
+          .updateTable('broker_leases')
+          .set({
+            revoked_at: r.revokedAt,
+            revoke_reason: r.reason,
+            revoked_by: r.claimedBy,
+            claimed_by: null,
+            claimed_until: null,
+            revoke_error: null,
+          })
+          .where('id', '=', r.id)
+          .where('claimed_by', '=', r.claimedBy)
+          .where('revoked_at', 'is', null)
+          .executeTakeFirst();
+        if (Number(res.numUpdatedRows) !== 1) {
+          throw new Error(`lease ${r.id} is no longer claimed by ${r.claimedBy}; not marking it revoked`);
+        }
+      }
+      for (const chunk of chunks(sightings, 200)) {
+        await db
+          .insertInto('broker_credential_sightings')
+          .values(chunk)
+          .onConflict((oc) =>
+            oc.columns(['credential', 'spiffe_id']).doUpdateSet({
+              first_seen: sql`CASE WHEN excluded.first_seen < broker_credential_sightings.first_seen THEN excluded.first_seen ELSE broker_credential_sightings.first_seen END`,
+              last_seen: sql`CASE WHEN excluded.last_seen > broker_credential_sightings.last_seen THEN excluded.last_seen ELSE broker_credential_sightings.last_seen END`,
+              last_allowed: sql`CASE WHEN broker_credential_sightings.last_allowed IS NULL OR excluded.last_allowed > broker_credential_sightings.last_allowed THEN COALESCE(excluded.last_allowed, broker_credential_sightings.last_allowed) ELSE broker_credential_sightings.last_allowed END`,
+              last_denied: sql`CASE WHEN broker_credential_sightings.last_denied IS NULL OR excluded.last_denied > broker_credential_sightings.last_denied THEN COALESCE(excluded.last_denied, broker_credential_sightings.last_denied) ELSE broker_credential_sightings.last_denied END`,
+              allowed_count: sql`broker_credential_sightings.allowed_count + excluded.allowed_count`,
+              denied_count: sql`broker_credential_sightings.denied_count + excluded.denied_count`,
+              last_issuer_kind: sql`COALESCE(excluded.last_issuer_kind, broker_credential_sightings.last_issuer_kind)`,
+              last_lease_id: sql`COALESCE(excluded.last_lease_id, broker_credential_sightings.last_lease_id)`,
+            }),
+          )
+          .execute();
+      }
+    });
+  }
+}
+
+interface SightingRow {
+  credential: string;
+  spiffe_id: string;
+  first_seen: string;
+  last_seen: string;
+  last_allowed: string | null;
+  last_denied: string | null;
+  allowed_count: number;
+  denied_count: number;
+  last_issuer_kind: string | null;
+  last_lease_id: string | null;
+}
+
+/** One row per (credential, SPIFFE ID): PostgreSQL refuses to upsert one key twice in a statement. */
+export function mergeSightings(deltas: readonly SightingDelta[]): SightingRow[] {
+  const rows = new Map<string, SightingRow>();
+  for (const d of deltas) {
+    const key = `${d.credential}\u0000${d.spiffeId}`;
+    let r = rows.get(key);
+    if (r === undefined) {
+      r = {
+        credential: d.credential,
+        spiffe_id: d.spiffeId,
+        first_seen: d.at,
+        last_seen: d.at,
+        last_allowed: null,
+        last_denied: null,
+        allowed_count: 0,
+        denied_count: 0,
+        last_issuer_kind: null,
+        last_lease_id: null,
+      };
+      rows.set(key, r);
+    }
+    if (d.at < r.first_seen) r.first_seen = d.at;
+    if (d.at > r.last_seen) r.last_seen = d.at;
+    if (d.decision === 'allow') {
+      r.allowed_count++;
+      if (r.last_allowed === null || d.at >= r.last_allowed) {
+        r.last_allowed = d.at;
+        r.last_issuer_kind = d.issuerKind ?? r.last_issuer_kind;
+        r.last_lease_id = d.leaseId ?? r.last_lease_id;
+      }
+    } else {
+      r.denied_count++;
+      if (r.last_denied === null || d.at > r.last_denied) r.last_denied = d.at;
+    }
+  }
+  return [...rows.values()];
+}
+
+function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
