@@ -94,6 +94,7 @@ export class InventoryBuilder {
   private readonly problems: Problem[] = [];
   private readonly failedPairs = new Set<string>();
   private readonly strings = new Map<string, string>();
+  private readonly repeats: { fingerprint: string; source: string; block: number }[] = [];
   private readonly stats: InventoryStats = { files: 0, skippedFiles: 0, certificatesSeen: 0 };
   private readonly minRsa: number;
   private readonly minEc: number;
@@ -118,21 +119,19 @@ export class InventoryBuilder {
     for (const s of ex.sources) if (!this.sources.has(s.locator)) this.sources.set(s.locator, s);
     this.problems.push(...ex.problems);
     this.keys.push(...ex.keys);
-    const anchorsIn = new Map<string, Set<string>>();
+    let inSource: Set<string> | undefined;
+    let current = '';
     for (const blob of ex.certificates) {
       const e = this.take(blob);
       if (e === undefined) continue;
       if (!this.firstCertOf.has(blob.source)) this.firstCertOf.set(blob.source, e.fingerprint);
-      if (blob.hint === 'anchor') {
-        let seen = anchorsIn.get(blob.source);
-        if (seen === undefined) anchorsIn.set(blob.source, (seen = new Set()));
-        if (seen.has(e.fingerprint)) {
-          this.problem(e, 'DUPLICATE_ROOT', blob.source, `trust anchor ${label(e)} is listed more than once in the same bundle (block ${blob.block})`, {
-            block: blob.block,
-          });
-        }
-        seen.add(e.fingerprint);
+      if (blob.source !== current || inSource === undefined) {
+        current = blob.source;
+        inSource = new Set();
       }
+      // Blobs of one source arrive together; a repeat of a root inside one is a duplicate (judged once roles are known).
+      if (inSource.has(e.fingerprint)) this.repeats.push({ fingerprint: e.fingerprint, source: blob.source, block: blob.block });
+      inSource.add(e.fingerprint);
     }
   }
 
@@ -387,6 +386,14 @@ export class InventoryBuilder {
           { others: others.map((g) => g.fingerprint) },
         );
       }
+    }
+
+    for (const r of this.repeats) {
+      const e = this.entries.get(r.fingerprint);
+      if (e === undefined || role.get(r.fingerprint) !== 'anchor') continue;
+      this.problem(e, 'DUPLICATE_ROOT', r.source, `trust anchor ${label(e)} is listed more than once in ${r.source} (again as block ${r.block}); keep one copy`, {
+        block: r.block,
+      });
     }
 
     // One key, several anchor certificates (a root re-issued with new dates, or a copy).

@@ -627,6 +627,20 @@ export function generateFixtures(dir: string, opts: { now?: Date } = {}): Genera
   write(join(bad, 'duplicate-root-bundle.pem'), dupRoot.cert.pem + dupRoot.cert.pem);
   problems.DUPLICATE_ROOT = dupRoot.cert.fingerprint;
 
+  // The plug-in root re-issued with its own key and new dates: two anchors, one key.
+  const reissued = issueCertificate(
+    {
+      subject: root.subject,
+      publicKey: root.publicKey,
+      notBefore: new Date(now.getTime() - HOUR),
+      notAfter: new Date(now.getTime() + 5000 * DAY),
+      ca: true,
+      keyUsage: ['keyCertSign', 'cRLSign'],
+    },
+    root,
+  );
+  write(join(bad, 'reissued-root.pem'), reissued.pem);
+
   const mismatch = subCa(root, 'O=Istio,CN=Mismatched CA', now);
   write(
     join(bad, 'key-mismatch-cacerts.yaml'),
