@@ -11,3 +11,8 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 echo "debian packages ready: ${need[*]:-nothing to install}"
+# moto (the AWS Secrets Manager stand-in) ships with the machine image's python3;
+# PyPI is not reachable from CI, so say clearly when it is missing.
+if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
+  echo "moto is not importable by python3: the AWS backend tests will fail under CI=true" >&2
+fi
