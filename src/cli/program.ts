@@ -1,10 +1,15 @@
 import { Command, CommanderError } from 'commander';
 import { CodedError } from '../spiffe/errors.js';
+import { registerBrokerCommands } from './commands/broker.js';
 import { registerBundleCommands } from './commands/bundle.js';
+import { registerBundleOps } from './commands/bundle-ops.js';
 import { registerDemoCommands } from './commands/demo.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerIdCommands } from './commands/id.js';
 import { registerJwtCommands } from './commands/jwt.js';
+import { registerKeysCommands } from './commands/keys.js';
+import { registerMapCommands } from './commands/map.js';
+import { registerSpireCommands } from './commands/spire.js';
 import { registerSvidCommands } from './commands/svid.js';
 import { type CliIO, type CommandContext, contextFor } from './context.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -78,8 +83,13 @@ export function buildProgram(io: CliIO, state: { exitCode: number }): Command {
   registerSvidCommands(program, register);
   registerJwtCommands(program, register);
   registerBundleCommands(program, register);
+  registerBundleOps(program.commands.find((c) => c.name() === 'bundle')!, register);
   registerDevCommands(program, register);
+  registerBrokerCommands(program, register);
+  registerMapCommands(program, register);
+  registerSpireCommands(program, register);
   registerDemoCommands(program, register);
+  registerKeysCommands(program, register);
   return program;
 }
 

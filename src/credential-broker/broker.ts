@@ -295,7 +295,8 @@ export class Broker {
     }
     const ceiling = now.getTime() + d.ttlSeconds * 1000;
     const expiresAt = new Date(Math.min(issued.expiresAt.getTime(), ceiling));
-    const ttlSeconds = Math.max(0, Math.round((expiresAt.getTime() - now.getTime()) / 1000));
+    // Backends count in whole seconds (a token's exp); report the TTL granted, not the fraction lost.
+    const ttlSeconds = Math.max(0, Math.min(d.ttlSeconds, Math.ceil((expiresAt.getTime() - now.getTime()) / 1000)));
     const audit: AuditRecord = {
       ...base,
       decision: 'allow',

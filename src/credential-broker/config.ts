@@ -222,7 +222,7 @@ export function parseBrokerConfig(text: string, opts: ParseConfigOptions = {}): 
       names.set(name, i);
       backends.push(valid);
     } catch (err) {
-      problems.push(`${relocate(['backends', i])}: /backends/${i} ${(err as Error).message}`);
+      problems.push(`${relocate(['backends', i])}: /${[...prefix, 'backends', i].join('/')} ${(err as Error).message}`);
     }
   });
 

@@ -21,8 +21,8 @@ export function parseYaml(text: string, file: string, code: BrokerErrorCode): Pa
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
     const problems = doc.errors.slice(0, 5).map((e) => {
-      const pos = e.linePos?.[0];
-      return `${file}:${pos?.line ?? 1}:${pos?.col ?? 1}: ${e.message.split('\n')[0]}`;
+      const pos = lines.linePos(e.pos[0]);
+      return `${file}:${pos.line}:${pos.col}: ${e.message.split('\n')[0]}`;
     });
     throw new BrokerError(code, `${file} is not valid YAML/JSON:\n  ${problems.join('\n  ')}`, {
       details: { problems },

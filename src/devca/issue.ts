@@ -112,7 +112,8 @@ export function issueCertificate(t: CertificateTemplate, issuer: Issuer): Issued
     extensions.push(extension('2.5.29.17', t.sanCritical ?? t.subject === '', seq(...names)));
   }
   if (t.keyIdentifiers ?? true) {
-    if (t.subjectKeyIdentifier ?? true) extensions.push(extension('2.5.29.14', false, octets(keyIdentifier(t.publicKey))));
+    if (t.subjectKeyIdentifier ?? true)
+      extensions.push(extension('2.5.29.14', false, octets(keyIdentifier(t.publicKey))));
     extensions.push(extension('2.5.29.35', false, seq(tlv(0x80, keyIdentifier(issuer.publicKey)))));
   }
   const v1 = t.version === 1;

@@ -3,8 +3,9 @@
  * roots, federated roots), per trust domain, with where each came from, when it
  * expires and in which phase it enters and leaves the bundle. Duplicates collapse by
  * fingerprint (per trust domain: bundles of different trust domains are never merged,
- * R110). Expired roots and roots expiring inside the planned overlap window are
- * refused unless `allowExpiring`. Every emitter reads a `PhaseBundle` cut from one
+ * R110). Expired roots, and mesh roots expiring inside the planned overlap window, are
+ * refused unless `allowExpiring` (SPIRE and federated roots rotate on their own: one
+ * expiring inside the window is only warned about). Every emitter reads a `PhaseBundle` cut from one
  * composition; none of them decides what is trusted.
  */
 import { createHash } from 'node:crypto';
@@ -176,7 +177,15 @@ export function composeTrust(
     const list = [...entry.roots.values()];
     for (const r of list) {
       r.sources.sort(cmp);
-      if (r.status === 'expired' || r.status === 'expiring') {
+      if (r.status === 'expiring' && !r.origins.includes('mesh')) {
+        // SPIRE and federated trust domains rotate their roots themselves and publish the
+        // next one ahead (R108): a short-lived root is normal there, kept current by sync.
+        warnings.push({
+          code: 'BUNDLE_ROOT_ROTATES',
+          rule: 108,
+          message: `${describe(r)} expires at ${r.notAfter.toISOString()}, inside the overlap window; its successor must be synced before then (spire sync --watch)`,
+        });
+      } else if (r.status === 'expired' || r.status === 'expiring') {
         if (opts.allowExpiring) {
           warnings.push({
             code: r.status === 'expired' ? 'BUNDLE_ROOT_EXPIRED' : 'BUNDLE_ROOT_EXPIRING',

@@ -47,8 +47,8 @@ export function parseMeshIdentity(input: string): ParsedIdentity | null {
   const text = input.trim();
   if (text === '') return null;
   if (text.startsWith('spiffe://')) {
-    const istio = istioPath(text.slice('spiffe://'.length));
-    if (istio !== null) return { ...istio, form: 'istio-spiffe' };
+    const istio = istioPath(text.slice('spiffe://'.length), 'istio-spiffe');
+    if (istio !== null) return istio;
     const rest = text.slice('spiffe://'.length);
     const slash = rest.indexOf('/');
     const td = slash === -1 ? rest : rest.slice(0, slash);
@@ -64,17 +64,18 @@ export function parseMeshIdentity(input: string): ParsedIdentity | null {
   }
   const linkerd = parseLinkerdIdentity(text);
   if (linkerd !== null) return linkerd;
-  const istio = istioPath(text);
-  if (istio !== null) return { ...istio, form: 'istio-principal' };
+  const istio = istioPath(text, 'istio-principal');
+  if (istio !== null) return istio;
   return null;
 }
 
-function istioPath(rest: string): Omit<ParsedIdentity, 'form'> | null {
+function istioPath(rest: string, form: 'istio-spiffe' | 'istio-principal'): ParsedIdentity | null {
   const parts = rest.split('/');
   if (parts.length !== 5 || parts[1] !== 'ns' || parts[3] !== 'sa') return null;
   const [td, , ns, , sa] = parts as [string, string, string, string, string];
   if (!TD_CHARS.test(td) || !PATH_SEGMENT.test(ns) || !PATH_SEGMENT.test(sa)) return null;
   return {
+    form,
     mesh: 'istio',
     trustDomain: td,
     namespace: ns,

@@ -62,9 +62,9 @@ export {
   loadRules,
   type MappingRules,
   type RuleCheck,
+  type RuleSubject,
   type RulesDocument,
   RulesFileSchema,
-  type RuleSubject,
   rulesFromObject,
   rulesHash,
 } from './rules.js';

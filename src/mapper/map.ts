@@ -10,14 +10,14 @@
  * a problem saying why.
  */
 import type { CertificateView } from '../mesh-import/inventory.js';
-import { SpiffeError } from '../spiffe/errors.js';
+import type { SpiffeError } from '../spiffe/errors.js';
 import { RECOMMENDED_MAX_ID_LENGTH, SpiffeId } from '../spiffe/spiffeid/index.js';
 import { isMeshName, type MeshName, type ParsedIdentity, parseMeshIdentity } from './identity.js';
 import {
+  hasBlocking,
   type IdentitySource,
   type MappingProblem,
   type MappingProblemCode,
-  hasBlocking,
   problem,
 } from './problems.js';
 import {
@@ -107,7 +107,7 @@ interface Group {
   mesh: MeshName | null;
   cluster: string | null;
   meshIdentity: string;
-  parsed: ParsedIdentity | null;
+  canonical: string;
   namespace: string | null;
   serviceAccount: string | null;
   fingerprints: string[];
@@ -154,7 +154,7 @@ export function mapWorkloads(
         mesh,
         cluster,
         meshIdentity: identity,
-        parsed,
+        canonical: parsed?.canonical ?? identity,
         namespace: w.namespace ?? parsed?.namespace ?? null,
         serviceAccount: w.serviceAccount ?? parsed?.serviceAccount ?? null,
         fingerprints: [],
@@ -178,7 +178,10 @@ export function mapWorkloads(
       problem(
         'NO_MESH_IDENTITY',
         `${noIdentity.length} workload certificate${noIdentity.length === 1 ? ' carries' : 's carry'} no mesh identity (no SPIFFE URI SAN, no Linkerd identity name) and cannot be mapped; they are listed in unmapped`,
-        { fingerprints: noIdentity.slice(0, MAX_LISTED).map((w) => w.fingerprint), details: { count: noIdentity.length } },
+        {
+          fingerprints: noIdentity.slice(0, MAX_LISTED).map((w) => w.fingerprint),
+          details: { count: noIdentity.length },
+        },
       ),
     );
   }
@@ -191,7 +194,13 @@ export function mapWorkloads(
 
   const fail = (g: Group, code: MappingProblemCode, message: string, extra: Partial<MappingProblem> = {}) => {
     for (const fp of g.fingerprints) {
-      unmapped.push({ fingerprint: fp, meshIdentity: g.meshIdentity, mesh: g.mesh, cluster: g.cluster, reason: code });
+      unmapped.push({
+        fingerprint: fp,
+        meshIdentity: g.meshIdentity,
+        mesh: g.mesh,
+        cluster: g.cluster,
+        reason: code,
+      });
     }
     problems.push(
       problem(code, message, {
@@ -249,7 +258,11 @@ export function mapWorkloads(
         {
           rule: rule.index,
           owner: rule.owner,
-          details: { value: rendered.value, error: e.code, ...(e.rule === undefined ? {} : { spiffeRule: e.rule }) },
+          details: {
+            value: rendered.value,
+            error: e.code,
+            ...(e.rule === undefined ? {} : { spiffeRule: e.rule }),
+          },
         },
       );
       continue;
@@ -259,7 +272,7 @@ export function mapWorkloads(
       mesh: g.mesh,
       cluster: g.cluster,
       meshIdentity: g.meshIdentity,
-      canonical: g.parsed?.canonical ?? g.meshIdentity,
+      canonical: g.canonical,
       namespace: g.namespace,
       serviceAccount: g.serviceAccount,
       spiffeId,
@@ -276,7 +289,14 @@ export function mapWorkloads(
         problem(
           'OUTSIDE_TRUST_DOMAIN',
           `${spiffeId} (rule ${ruleLabel(rule)}, for ${describe(g.mesh, g.cluster, g.meshIdentity)}) is not in the target trust domain ${td}`,
-          { mesh: g.mesh, cluster: g.cluster, meshIdentity: g.meshIdentity, spiffeId, rule: rule.index, owner: rule.owner },
+          {
+            mesh: g.mesh,
+            cluster: g.cluster,
+            meshIdentity: g.meshIdentity,
+            spiffeId,
+            rule: rule.index,
+            owner: rule.owner,
+          },
         ),
       );
     }
@@ -294,6 +314,9 @@ export function mapWorkloads(
   // Collisions: one SPIFFE ID, several mesh identities.
   for (const [spiffeId, list] of byId) {
     if (list.length < 2) continue;
+    list.sort((a, b) =>
+      cmp(identityKey(a.mesh, a.cluster, a.canonical), identityKey(b.mesh, b.cluster, b.canonical)),
+    );
     const sources = list.map(sourceOf);
     problems.push(
       problem(
@@ -316,10 +339,13 @@ export function mapWorkloads(
       const canonical = parseMeshIdentity(p.meshIdentity)?.canonical ?? p.meshIdentity;
       const key = identityKey(p.mesh, p.cluster, canonical);
       prevByKey.set(key, p.spiffeId);
-      if (!prevById.has(p.spiffeId)) prevById.set(p.spiffeId, { key, label: describe(p.mesh, p.cluster, p.meshIdentity) });
+      if (!prevById.has(p.spiffeId))
+        prevById.set(p.spiffeId, { key, label: describe(p.mesh, p.cluster, p.meshIdentity) });
     }
     const blocking = !opts.allowIdChanges;
-    const since = previous.createdAt ? ` (stored ${previous.createdAt}, rules ${previous.rulesHash.slice(0, 12)})` : '';
+    const since = previous.createdAt
+      ? ` (stored ${previous.createdAt}, rules ${previous.rulesHash.slice(0, 12)})`
+      : '';
     for (const m of identities) {
       const key = identityKey(m.mesh, m.cluster, m.canonical);
       const before = prevByKey.get(key);
@@ -343,7 +369,9 @@ export function mapWorkloads(
       }
       const holder = prevById.get(m.spiffeId);
       if (holder !== undefined && holder.key !== key) {
-        const stillThere = byId.get(m.spiffeId)?.some((o) => identityKey(o.mesh, o.cluster, o.canonical) === holder.key);
+        const stillThere = byId
+          .get(m.spiffeId)
+          ?.some((o) => identityKey(o.mesh, o.cluster, o.canonical) === holder.key);
         if (!stillThere) {
           problems.push(
             problem(
@@ -378,8 +406,15 @@ export function mapWorkloads(
     }
   }
 
+  // Identities sorted by SPIFFE ID; mappings follow in that order, by fingerprint within one.
+  identities.sort(
+    (a, b) =>
+      cmp(a.spiffeId, b.spiffeId) ||
+      cmp(identityKey(a.mesh, a.cluster, a.canonical), identityKey(b.mesh, b.cluster, b.canonical)),
+  );
   const mappings: Mapping[] = [];
   for (const m of identities) {
+    if (m.fingerprints.length > 1) m.fingerprints.sort();
     for (const fp of m.fingerprints) {
       mappings.push({
         fingerprint: fp,
@@ -394,13 +429,9 @@ export function mapWorkloads(
       });
     }
   }
-  mappings.sort((a, b) => cmp(a.spiffeId, b.spiffeId) || cmp(a.fingerprint, b.fingerprint));
-  identities.sort(
-    (a, b) =>
-      cmp(a.spiffeId, b.spiffeId) ||
-      cmp(identityKey(a.mesh, a.cluster, a.canonical), identityKey(b.mesh, b.cluster, b.canonical)),
+  unmapped.sort(
+    (a, b) => cmp(a.meshIdentity ?? '', b.meshIdentity ?? '') || cmp(a.fingerprint, b.fingerprint),
   );
-  unmapped.sort((a, b) => cmp(a.meshIdentity ?? '', b.meshIdentity ?? '') || cmp(a.fingerprint, b.fingerprint));
   problems.sort(byProblem);
 
   return {
@@ -504,7 +535,10 @@ export function explainIdentity(
 ): Explanation | null {
   const parsed = parseMeshIdentity(identity);
   const canonical = parsed?.canonical ?? identity.trim();
-  const subjects = new Map<string, { mesh: MeshName | null; cluster: string | null; ns: string | null; sa: string | null; fps: string[] }>();
+  const subjects = new Map<
+    string,
+    { mesh: MeshName | null; cluster: string | null; ns: string | null; sa: string | null; fps: string[] }
+  >();
   for (const w of workloads) {
     if (!w.meshIdentity) continue;
     const p = parseMeshIdentity(w.meshIdentity);
@@ -541,8 +575,11 @@ export function explainIdentity(
     .map((s) => explainSubject(rules, s));
   const related = (opts.result?.problems ?? []).filter(
     (p) =>
-      (p.meshIdentity != null && (parseMeshIdentity(p.meshIdentity)?.canonical ?? p.meshIdentity) === canonical) ||
-      (p.sources ?? []).some((src) => (parseMeshIdentity(src.meshIdentity)?.canonical ?? src.meshIdentity) === canonical),
+      (p.meshIdentity != null &&
+        (parseMeshIdentity(p.meshIdentity)?.canonical ?? p.meshIdentity) === canonical) ||
+      (p.sources ?? []).some(
+        (src) => (parseMeshIdentity(src.meshIdentity)?.canonical ?? src.meshIdentity) === canonical,
+      ),
   );
   return {
     identity,
@@ -604,7 +641,10 @@ function explainSubject(
       rule: winner.index,
       owner: winner.owner,
       spiffeId: null,
-      problem: { code: 'TEMPLATE_VALUE_MISSING', message: `the template needs {${rendered.missing}}, which is unknown` },
+      problem: {
+        code: 'TEMPLATE_VALUE_MISSING',
+        message: `the template needs {${rendered.missing}}, which is unknown`,
+      },
     };
   }
   try {
@@ -616,7 +656,10 @@ function explainSubject(
       rule: winner.index,
       owner: winner.owner,
       spiffeId: null,
-      problem: { code: 'INVALID_SPIFFE_ID', message: `"${rendered.value}" is not a SPIFFE ID: ${(err as Error).message}` },
+      problem: {
+        code: 'INVALID_SPIFFE_ID',
+        message: `"${rendered.value}" is not a SPIFFE ID: ${(err as Error).message}`,
+      },
     };
   }
 }

@@ -35,7 +35,13 @@ import { SpiffeId, TrustDomain } from '../spiffe/spiffeid/index.js';
 import { MapperError } from './errors.js';
 import { compileGlob, type NameGlob } from './glob.js';
 import type { MeshName } from './identity.js';
-import { dottedPath, parseYamlSource, pointerSegments, type SourceError, type YamlSource } from './yaml-source.js';
+import {
+  dottedPath,
+  parseYamlSource,
+  pointerSegments,
+  type SourceError,
+  type YamlSource,
+} from './yaml-source.js';
 
 // ---------------------------------------------------------------- schema
 
@@ -258,7 +264,8 @@ function compileDocument(doc: RulesDocument, ctx: CompileContext): MappingRules 
     const at: (string | number)[] = ['rules', index];
     if (r.name !== undefined) {
       const seen = names.get(r.name);
-      if (seen !== undefined) ctx.report([...at, 'name'], `rule name "${r.name}" is already used by rules[${seen}]`);
+      if (seen !== undefined)
+        ctx.report([...at, 'name'], `rule name "${r.name}" is already used by rules[${seen}]`);
       else names.set(r.name, index);
     }
     const spiffeId = compileTemplate(r.spiffeId, [...at, 'spiffeId'], PLACEHOLDERS, ctx);
@@ -271,7 +278,8 @@ function compileDocument(doc: RulesDocument, ctx: CompileContext): MappingRules 
       owner: r.owner ?? defaults.owner ?? null,
       line: ctx.lineOf(at),
       match: {
-        mesh: r.match?.mesh === undefined ? null : Array.isArray(r.match.mesh) ? r.match.mesh : [r.match.mesh],
+        mesh:
+          r.match?.mesh === undefined ? null : Array.isArray(r.match.mesh) ? r.match.mesh : [r.match.mesh],
         cluster: globs(r.match?.cluster),
         namespace: globs(r.match?.namespace),
       },
@@ -323,7 +331,10 @@ function compileEntryFields(
         try {
           SpiffeId.parse(sample.value);
         } catch (err) {
-          ctx.report([...at, 'parentId'], `parentId "${src.parentId}" does not make a SPIFFE ID: ${msg(err)}`);
+          ctx.report(
+            [...at, 'parentId'],
+            `parentId "${src.parentId}" does not make a SPIFFE ID: ${msg(err)}`,
+          );
         }
       }
     }
@@ -361,7 +372,13 @@ function compileEntryFields(
             return [];
           }
         });
-  return { parentId, x509SvidTtl: ttl('x509SvidTtl'), jwtSvidTtl: ttl('jwtSvidTtl'), dnsNames, federatesWith };
+  return {
+    parentId,
+    x509SvidTtl: ttl('x509SvidTtl'),
+    jwtSvidTtl: ttl('jwtSvidTtl'),
+    dnsNames,
+    federatesWith,
+  };
 }
 
 function compileTemplate(
@@ -380,9 +397,17 @@ function compileTemplate(
 
 const SAMPLE: TemplateValues = { cluster: 'c1', namespace: 'ns1', serviceAccount: 'sa1', mesh: 'istio' };
 
-function checkIdTemplate(t: IdTemplate, path: (string | number)[], trustDomain: string, ctx: CompileContext): void {
+function checkIdTemplate(
+  t: IdTemplate,
+  path: (string | number)[],
+  trustDomain: string,
+  ctx: CompileContext,
+): void {
   if (!t.text.startsWith('spiffe://')) {
-    ctx.report(path, `spiffeId "${t.text}" must start with spiffe:// (e.g. spiffe://{trustDomain}/ns/{namespace}/sa/{serviceAccount})`);
+    ctx.report(
+      path,
+      `spiffeId "${t.text}" must start with spiffe:// (e.g. spiffe://{trustDomain}/ns/{namespace}/sa/{serviceAccount})`,
+    );
     return;
   }
   const sample = t.render({ ...SAMPLE, trustDomain });
@@ -390,7 +415,8 @@ function checkIdTemplate(t: IdTemplate, path: (string | number)[], trustDomain: 
   try {
     SpiffeId.parse(sample.value);
   } catch (err) {
-    const rule = err instanceof SpiffeError && err.rule !== undefined ? ` (spiffe-rules.md A.${err.rule})` : '';
+    const rule =
+      err instanceof SpiffeError && err.rule !== undefined ? ` (spiffe-rules.md A.${err.rule})` : '';
     ctx.report(path, `spiffeId "${t.text}" does not make a SPIFFE ID: ${msg(err)}${rule}`);
   }
 }
@@ -488,7 +514,9 @@ function schemaErrors(source: YamlSource, errors: ValueError[]): SourceError[] {
     seen.add(key);
     // A missing key is reported where its parent object is; an unknown key where it is written.
     const where =
-      e.type === ValueErrorType.ObjectRequiredProperty ? source.locate(segs.slice(0, -1)) : source.locate(segs);
+      e.type === ValueErrorType.ObjectRequiredProperty
+        ? source.locate(segs.slice(0, -1))
+        : source.locate(segs);
     out.push({ ...where, path: dottedPath(segs), message: describeSchemaError(e) });
   }
   return out.sort((a, b) => a.line - b.line || a.column - b.column);
@@ -547,7 +575,9 @@ function allowedKeysAt(segs: (string | number)[]): string[] | null {
 }
 
 function rulesError(file: string, errors: SourceError[]): MapperError {
-  const lines = errors.map((e) => (e.line > 0 ? `${file}:${e.line}:${e.column}: ${e.message}` : `${file}: ${e.path}: ${e.message}`));
+  const lines = errors.map((e) =>
+    e.line > 0 ? `${file}:${e.line}:${e.column}: ${e.message}` : `${file}: ${e.path}: ${e.message}`,
+  );
   return new MapperError(
     'RULES_INVALID',
     `${file} is not a valid rules file (${errors.length} error${errors.length === 1 ? '' : 's'}):\n  ${lines.join('\n  ')}`,

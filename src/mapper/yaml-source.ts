@@ -1,4 +1,4 @@
-import { isMap, isSeq, LineCounter, type Node, parseDocument, type Document } from 'yaml';
+import { type Document, isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 
 /** A parsed YAML document that can say where any JSON-pointer path sits in the text. */
 export interface YamlSource {
@@ -63,7 +63,10 @@ function rangeStart(node: unknown): number | undefined {
   return Array.isArray(range) ? range[0] : undefined;
 }
 
-function childOf(node: unknown, seg: string | number): { value: unknown; at: number | undefined } | undefined {
+function childOf(
+  node: unknown,
+  seg: string | number,
+): { value: unknown; at: number | undefined } | undefined {
   if (isMap(node)) {
     for (const pair of node.items) {
       const key = (pair.key as { value?: unknown } | null)?.value ?? pair.key;

@@ -30,10 +30,18 @@ import {
   type SourceRef,
   type SubjectAltNames,
 } from './inventory.js';
+import { fastPlan, SignatureVerifier } from './verify-pool.js';
 
 const DAY_MS = 86_400_000;
+/** Unanswered worker checks before `ready()` makes the reader wait. */
+const MAX_PENDING_CHECKS = 2048;
 
 export interface BuildOptions extends ValidityOptions {
+  /**
+   * Check leaf signatures on a worker thread while the main thread reads (large imports:
+   * about half the work moves to the second core). Default false.
+   */
+  workerThread?: boolean;
   /** Injected time: validity is judged at `clock()` (default: now). */
   clock?: Clock;
   cluster?: string | null;
@@ -94,6 +102,7 @@ export class InventoryBuilder {
   private readonly problems: Problem[] = [];
   private readonly failedPairs = new Set<string>();
   private readonly strings = new Map<string, string>();
+  private verifier: SignatureVerifier | undefined;
   private readonly repeats: { fingerprint: string; source: string; block: number }[] = [];
   private readonly stats: InventoryStats = { files: 0, skippedFiles: 0, certificatesSeen: 0 };
   private readonly minRsa: number;
@@ -130,7 +139,8 @@ export class InventoryBuilder {
         inSource = new Set();
       }
       // Blobs of one source arrive together; a repeat of a root inside one is a duplicate (judged once roles are known).
-      if (inSource.has(e.fingerprint)) this.repeats.push({ fingerprint: e.fingerprint, source: blob.source, block: blob.block });
+      if (inSource.has(e.fingerprint))
+        this.repeats.push({ fingerprint: e.fingerprint, source: blob.source, block: blob.block });
       inSource.add(e.fingerprint);
     }
   }
@@ -152,12 +162,17 @@ export class InventoryBuilder {
       cert = parseCertificate(blob.der, { cache: false });
     } catch (err) {
       if (!(err instanceof SpiffeError)) throw err;
-      const where = blob.line === undefined ? `element ${blob.block}` : `PEM block ${blob.block} (line ${blob.line})`;
+      const where =
+        blob.line === undefined ? `element ${blob.block}` : `PEM block ${blob.block} (line ${blob.line})`;
       this.problems.push({
         code: 'CORRUPT_PEM_BLOCK',
         source: blob.source,
         message: `${where} does not hold a readable certificate: ${err.message}`,
-        details: { block: blob.block, ...(blob.line === undefined ? {} : { line: blob.line }), error: err.code },
+        details: {
+          block: blob.block,
+          ...(blob.line === undefined ? {} : { line: blob.line }),
+          error: err.code,
+        },
       });
       return undefined;
     }
@@ -168,9 +183,50 @@ export class InventoryBuilder {
     if (caCapable) {
       e.cert = cert;
       this.index(e, cert);
+      this.link(e, cert);
+    } else if (!this.linkOnWorker(e, cert)) {
+      this.link(e, cert);
     }
-    this.link(e, cert);
     return e;
+  }
+
+  /**
+   * Leaves: the issuer candidates are known now, the signature checks go to the worker and
+   * answer later (one candidate after the other). False when the kernel must check here.
+   */
+  private linkOnWorker(e: Entry, cert: Certificate): boolean {
+    if (!this.opts.workerThread || bytesEqual(cert.issuerDer, cert.subjectDer)) return false;
+    const plan = fastPlan(cert);
+    if (plan === undefined) return false;
+    const candidates = this.candidates(e, cert);
+    if (candidates.length === 0) return true; // nothing to try yet: finish() links it if its issuer shows up
+    this.verifier ??= new SignatureVerifier();
+    const verifier = this.verifier;
+    const attempt = (i: number): void => {
+      const c = candidates[i];
+      if (c === undefined) return;
+      const pair = `${c.fingerprint}${e.fingerprint}`;
+      if (this.failedPairs.has(pair) || c.cert === undefined) {
+        attempt(i + 1);
+        return;
+      }
+      verifier.submit(c.fingerprint, c.cert.spki, cert, plan, (ok) => {
+        if (ok) {
+          e.issuerFingerprint = c.fingerprint;
+          c.children++;
+        } else {
+          this.failedPairs.add(pair);
+          attempt(i + 1);
+        }
+      });
+    };
+    attempt(0);
+    return true;
+  }
+
+  /** Resolves when the worker has caught up enough to take more (call between files). */
+  async ready(): Promise<void> {
+    await this.verifier?.below(MAX_PENDING_CHECKS);
   }
 
   private entryOf(cert: Certificate, blob: CertificateBlob, hint: number, meshHint: Mesh | null): Entry {
@@ -227,10 +283,17 @@ export class InventoryBuilder {
   /** Findings about the certificate alone: validity, key strength. */
   private judge(e: Entry, cert: Certificate, source: string): void {
     const isCa = e.bcCa || (e.version === 1 && bytesEqual(cert.issuerDer, cert.subjectDer));
-    const v = validityFinding({ notBefore: e.notBefore, notAfter: e.notAfter, isCa, label: label(e) }, this.nowMs, this.opts);
+    const v = validityFinding(
+      { notBefore: e.notBefore, notAfter: e.notAfter, isCa, label: label(e) },
+      this.nowMs,
+      this.opts,
+    );
     if (v !== undefined) this.problem(e, v.code, source, v.message, v.details);
     const weak = weakness(cert.keyAlgorithm, this.minRsa, this.minEc);
-    if (weak !== undefined) this.problem(e, 'WEAK_KEY', source, `${label(e)} has a weak key: ${weak}`, { keyAlgorithm: e.keyAlgorithm });
+    if (weak !== undefined)
+      this.problem(e, 'WEAK_KEY', source, `${label(e)} has a weak key: ${weak}`, {
+        keyAlgorithm: e.keyAlgorithm,
+      });
   }
 
   private index(e: Entry, cert: Certificate): void {
@@ -245,10 +308,7 @@ export class InventoryBuilder {
       e.issuerFingerprint = e.fingerprint;
       return true;
     }
-    const candidates: Entry[] = [];
-    if (cert.authorityKeyId !== undefined) for (const c of this.bySki.get(cert.authorityKeyId) ?? []) candidates.push(c);
-    for (const c of this.bySubject.get(hex(cert.issuerDer)) ?? []) if (!candidates.includes(c)) candidates.push(c);
-    for (const c of candidates) {
+    for (const c of this.candidates(e, cert)) {
       if (c === e) continue;
       if (this.verifies(e, cert, c)) {
         e.issuerFingerprint = c.fingerprint;
@@ -257,6 +317,15 @@ export class InventoryBuilder {
       }
     }
     return false;
+  }
+
+  /** CAs that may have signed `cert`: by authority key id, then by issuer name. The signature decides. */
+  private candidates(e: Entry, cert: Certificate): Entry[] {
+    const out: Entry[] = [];
+    if (cert.authorityKeyId !== undefined)
+      for (const c of this.bySki.get(cert.authorityKeyId) ?? []) out.push(c);
+    for (const c of this.bySubject.get(hex(cert.issuerDer)) ?? []) if (!out.includes(c)) out.push(c);
+    return out.filter((c) => c !== e);
   }
 
   private verifies(e: Entry, cert: Certificate, issuer: Entry): boolean {
@@ -271,9 +340,15 @@ export class InventoryBuilder {
         if (!(err instanceof SpiffeError)) throw err;
         if (!e.unsupportedAlgorithm) {
           e.unsupportedAlgorithm = true;
-          this.problem(e, 'SIGNATURE_ALGORITHM_UNSUPPORTED', e.sources[0]!, `${label(e)}: ${err.message}; its issuer cannot be confirmed`, {
-            algorithm: cert.signatureAlgorithm.name,
-          });
+          this.problem(
+            e,
+            'SIGNATURE_ALGORITHM_UNSUPPORTED',
+            e.sources[0]!,
+            `${label(e)}: ${err.message}; its issuer cannot be confirmed`,
+            {
+              algorithm: cert.signatureAlgorithm.name,
+            },
+          );
         }
       }
     }
@@ -281,16 +356,33 @@ export class InventoryBuilder {
     return ok;
   }
 
-  private problem(e: Entry, code: ProblemCode, source: string, message: string, details?: Record<string, unknown>): void {
+  private problem(
+    e: Entry,
+    code: ProblemCode,
+    source: string,
+    message: string,
+    details?: Record<string, unknown>,
+  ): void {
     const p: Problem = { code, source, message, fingerprint: e.fingerprint };
     if (details !== undefined) p.details = details;
     this.problems.push(p);
   }
 
   /** Links what could not be linked on arrival, classifies, resolves anchors and judges the whole. */
-  finish(): Inventory {
+  async finish(): Promise<Inventory> {
     if (this.finished) throw new Error('InventoryBuilder.finish called twice');
     this.finished = true;
+    if (this.verifier !== undefined) {
+      try {
+        await this.verifier.drain();
+      } finally {
+        await this.verifier.close();
+      }
+    }
+    return this.complete();
+  }
+
+  private complete(): Inventory {
     const forced = this.opts.mesh ?? null;
     const cluster = this.opts.cluster ?? null;
 
@@ -303,7 +395,8 @@ export class InventoryBuilder {
     // Roles.
     const role = new Map<string, CertificateRole>();
     for (const e of this.entries.values()) {
-      const v1Ca = !e.bcCa && e.version === 1 && (e.selfSigned || e.children > 0 || (e.hints & ANCHOR_HINT) !== 0);
+      const v1Ca =
+        !e.bcCa && e.version === 1 && (e.selfSigned || e.children > 0 || (e.hints & ANCHOR_HINT) !== 0);
       const isCa = e.bcCa || v1Ca;
       let r: CertificateRole;
       if (e.hints & ANCHOR_HINT) r = isCa ? 'anchor' : 'workload';
@@ -313,13 +406,28 @@ export class InventoryBuilder {
       role.set(e.fingerprint, r);
       const src = e.sources[0]!;
       if (e.hints & ANCHOR_HINT && !isCa) {
-        this.problem(e, 'ANCHOR_NOT_CA', src, `${label(e)} is in a trust-anchor bundle but is not a CA (no basicConstraints cA=TRUE); it cannot anchor a chain`);
+        this.problem(
+          e,
+          'ANCHOR_NOT_CA',
+          src,
+          `${label(e)} is in a trust-anchor bundle but is not a CA (no basicConstraints cA=TRUE); it cannot anchor a chain`,
+        );
       }
       if (v1Ca) {
-        this.problem(e, 'CA_V1_WITHOUT_EXTENSIONS', src, `CA ${label(e)} is an X.509 v1 certificate without extensions (no basicConstraints, no key usage); reissue it as v3`);
+        this.problem(
+          e,
+          'CA_V1_WITHOUT_EXTENSIONS',
+          src,
+          `CA ${label(e)} is an X.509 v1 certificate without extensions (no basicConstraints, no key usage); reissue it as v3`,
+        );
       }
       if (isCa && e.keyCertSign === false) {
-        this.problem(e, 'CA_WITHOUT_KEY_CERT_SIGN', src, `CA ${label(e)} has a key usage without keyCertSign; verifiers reject the certificates it signs`);
+        this.problem(
+          e,
+          'CA_WITHOUT_KEY_CERT_SIGN',
+          src,
+          `CA ${label(e)} has a key usage without keyCertSign; verifiers reject the certificates it signs`,
+        );
       }
     }
 
@@ -391,21 +499,34 @@ export class InventoryBuilder {
     for (const r of this.repeats) {
       const e = this.entries.get(r.fingerprint);
       if (e === undefined || role.get(r.fingerprint) !== 'anchor') continue;
-      this.problem(e, 'DUPLICATE_ROOT', r.source, `trust anchor ${label(e)} is listed more than once in ${r.source} (again as block ${r.block}); keep one copy`, {
-        block: r.block,
-      });
+      this.problem(
+        e,
+        'DUPLICATE_ROOT',
+        r.source,
+        `trust anchor ${label(e)} is listed more than once in ${r.source} (again as block ${r.block}); keep one copy`,
+        {
+          block: r.block,
+        },
+      );
     }
 
     // One key, several anchor certificates (a root re-issued with new dates, or a copy).
     const anchorsByKey = new Map<string, Entry[]>();
-    for (const e of this.entries.values()) if (role.get(e.fingerprint) === 'anchor') push(anchorsByKey, e.spkiSha256, e);
+    for (const e of this.entries.values())
+      if (role.get(e.fingerprint) === 'anchor') push(anchorsByKey, e.spkiSha256, e);
     for (const group of anchorsByKey.values()) {
       if (group.length < 2) continue;
       for (const e of group) {
         const others = group.filter((g) => g !== e).map((g) => g.fingerprint);
-        this.problem(e, 'DUPLICATE_ROOT', e.sources[0]!, `trust anchor ${label(e)} shares its key with ${others.length} other anchor certificate(s) (${others.map(short).join(', ')}); keep one per key`, {
-          others,
-        });
+        this.problem(
+          e,
+          'DUPLICATE_ROOT',
+          e.sources[0]!,
+          `trust anchor ${label(e)} shares its key with ${others.length} other anchor certificate(s) (${others.map(short).join(', ')}); keep one per key`,
+          {
+            others,
+          },
+        );
       }
     }
 
@@ -432,7 +553,9 @@ export class InventoryBuilder {
     const anchors: InventoryCertificate[] = [];
     const intermediates: InventoryCertificate[] = [];
     const workloads: InventoryCertificate[] = [];
-    for (const e of this.entries.values()) {
+    // Entries are dropped as they are converted, so the two never both exist in full.
+    for (const [fp, e] of this.entries) {
+      this.entries.delete(fp);
       const r = role.get(e.fingerprint)!;
       const c: InventoryCertificate = {
         fingerprint: e.fingerprint,
@@ -456,7 +579,7 @@ export class InventoryBuilder {
         trustDomain: e.trustDomain,
         issuerFingerprint: e.issuerFingerprint,
         anchorFingerprint: anchorOf.get(e.fingerprint) ?? (r === 'anchor' ? e.fingerprint : null),
-        sources: [...e.sources].sort(),
+        sources: e.sources.length > 1 ? e.sources.sort() : e.sources,
         derBase64: e.derBase64,
       };
       (r === 'anchor' ? anchors : r === 'intermediate' ? intermediates : workloads).push(c);
@@ -495,7 +618,9 @@ export class InventoryBuilder {
     if (e.issuerFingerprint === null) {
       const named = (sameSubject.get(e.issuer) ?? []).length;
       return `${what} ${label(e)}: its issuer "${e.issuer}" is not among the imported certificates${
-        named > 0 ? ` (${named} certificate(s) with that name were imported, but none of their keys signed it)` : ''
+        named > 0
+          ? ` (${named} certificate(s) with that name were imported, but none of their keys signed it)`
+          : ''
       }; import the CA that issued it`;
     }
     const top = this.topOf(e);
@@ -516,7 +641,8 @@ export class InventoryBuilder {
   private keySightings(): KeySighting[] {
     if (this.keys.length === 0) return [];
     const bySpki = new Map<string, string>();
-    for (const e of this.entries.values()) if (!bySpki.has(e.spkiSha256)) bySpki.set(e.spkiSha256, e.fingerprint);
+    for (const e of this.entries.values())
+      if (!bySpki.has(e.spkiSha256)) bySpki.set(e.spkiSha256, e.fingerprint);
     const out: KeySighting[] = [];
     for (const k of this.keys) {
       const paired = k.pairedWith === undefined ? undefined : this.firstCertOf.get(k.pairedWith);
@@ -534,22 +660,35 @@ export class InventoryBuilder {
           });
         }
       }
-      const match = k.spkiSha256 === null ? null : (matchesCertificate ? pairedEntry!.fingerprint : bySpki.get(k.spkiSha256)) ?? null;
+      const match =
+        k.spkiSha256 === null
+          ? null
+          : ((matchesCertificate ? pairedEntry!.fingerprint : bySpki.get(k.spkiSha256)) ?? null);
       out.push({ source: k.source, keyType: k.keyType, matchesFingerprint: match, matchesCertificate });
     }
     return out;
   }
 }
 
-/** Builds an inventory from extractions already in hand. */
-export function buildInventory(extractions: Iterable<Extraction>, opts: BuildOptions = {}): Inventory {
+/** Builds an inventory from extractions, one file's at a time (an async source streams). */
+export async function buildInventory(
+  extractions: Iterable<Extraction> | AsyncIterable<Extraction>,
+  opts: BuildOptions = {},
+): Promise<Inventory> {
   const b = new InventoryBuilder(opts);
-  for (const ex of extractions) b.add(ex);
+  for await (const ex of extractions) {
+    b.add(ex);
+    await b.ready();
+  }
   return b.finish();
 }
 
 /** The codes whose verdict depends on the instant of judgement (recomputed when an inventory is viewed). */
-export const TIME_PROBLEM_CODES: readonly ProblemCode[] = ['CERT_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_EXPIRING_SOON'];
+export const TIME_PROBLEM_CODES: readonly ProblemCode[] = [
+  'CERT_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_EXPIRING_SOON',
+];
 
 export interface ValidityOptions {
   caExpiryWindowMs?: number;
@@ -572,7 +711,11 @@ export function validityFinding(
   const na = Date.parse(c.notAfter);
   const notAfter = new Date(na).toISOString();
   if (na < nowMs) {
-    return { code: 'CERT_EXPIRED', message: `${c.label} expired on ${notAfter} (${ago(nowMs - na)} ago)`, details: { notAfter } };
+    return {
+      code: 'CERT_EXPIRED',
+      message: `${c.label} expired on ${notAfter} (${ago(nowMs - na)} ago)`,
+      details: { notAfter },
+    };
   }
   if (nb > nowMs) {
     const notBefore = new Date(nb).toISOString();
@@ -627,18 +770,37 @@ function short(fp: string): string {
 }
 
 /** How a certificate is named in messages: its mesh identity, its subject, a DNS SAN, or its fingerprint. */
-export function label(e: { meshIdentity: string | null; subject: string; fingerprint: string; san?: SubjectAltNames }): string {
+export function label(e: {
+  meshIdentity: string | null;
+  subject: string;
+  fingerprint: string;
+  san?: SubjectAltNames;
+}): string {
   if (e.meshIdentity) return e.meshIdentity;
   if (e.subject) return `"${e.subject}"`;
   const dns = e.san?.dnsNames[0];
   return dns ? `DNS:${dns}` : short(e.fingerprint);
 }
 
+/** Curves the kernel labels by OID only (it names P-256/384/521 and secp256k1). */
+const CURVE_BITS: Record<string, number> = {
+  '1.2.840.10045.3.1.1': 192, // prime192v1 / P-192
+  '1.3.132.0.33': 224, // secp224r1 / P-224
+  '1.3.132.0.8': 160, // secp160r1
+  '1.3.132.0.9': 160, // secp160k1
+  '1.3.132.0.31': 192, // secp192k1
+  '1.3.132.0.32': 224, // secp224k1
+  '1.3.36.3.3.2.8.1.1.7': 256, // brainpoolP256r1
+  '1.3.36.3.3.2.8.1.1.11': 384, // brainpoolP384r1
+};
+
 function keySizeOf(alg: string): number | null {
   const rsa = /^RSA(?:-PSS)? (\d+)$/.exec(alg);
   if (rsa) return Number(rsa[1]);
   const ec = /^EC (?:P-|secp)(\d+)/.exec(alg);
   if (ec) return Number(ec[1]);
+  const oid = /^EC ([\d.]+)$/.exec(alg);
+  if (oid) return CURVE_BITS[oid[1]!] ?? null;
   if (alg === 'Ed25519') return 256;
   if (alg === 'Ed448') return 456;
   return null;

@@ -124,7 +124,8 @@ export class ExtractionBuilder {
         this.extraction.certificates.push({ der: b.der, source: ref.locator, ...position, hint: h });
         certs++;
       } else if (PRIVATE_KEY_TYPES[b.type] !== undefined) {
-        const encrypted = b.type === 'ENCRYPTED PRIVATE KEY' || /ENCRYPTED/i.test(b.headers?.['Proc-Type'] ?? '');
+        const encrypted =
+          b.type === 'ENCRYPTED PRIVATE KEY' || /ENCRYPTED/i.test(b.headers?.['Proc-Type'] ?? '');
         this.key(ref, b.der, PRIVATE_KEY_TYPES[b.type]!, encrypted, position, opts.pairedWith);
       }
     }
@@ -178,7 +179,10 @@ export class ExtractionBuilder {
     if (!encrypted) {
       const key = loadPrivateKey(der, types);
       if (key === undefined) {
-        const where = position.line === undefined ? `element ${position.block}` : `PEM block ${position.block} (line ${position.line})`;
+        const where =
+          position.line === undefined
+            ? `element ${position.block}`
+            : `PEM block ${position.block} (line ${position.line})`;
         this.extraction.problems.push({
           code: 'CORRUPT_PEM_BLOCK',
           source: ref.locator,
@@ -261,10 +265,14 @@ export function isDer(bytes: Uint8Array): boolean {
 
 function wrapPemError(locator: string, err: unknown): unknown {
   if (err instanceof SpiffeError && (err.code === 'PEM_MALFORMED' || err.code === 'PEM_NOT_FOUND')) {
-    return new ImportError('PEM_MALFORMED', `${locator}: ${err.message}; the file looks truncated or damaged`, {
-      details: { source: locator, ...(err.details ?? {}) },
-      cause: err,
-    });
+    return new ImportError(
+      'PEM_MALFORMED',
+      `${locator}: ${err.message}; the file looks truncated or damaged`,
+      {
+        details: { source: locator, ...(err.details ?? {}) },
+        cause: err,
+      },
+    );
   }
   return err;
 }
@@ -275,9 +283,13 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 export function decodeBase64Strict(value: string, where: string): Buffer {
   const compact = value.replace(/\s+/g, '');
   if (compact.length % 4 !== 0 || !BASE64.test(compact)) {
-    throw new ImportError('INPUT_BASE64_MALFORMED', `${where} is not valid base64; the manifest looks damaged`, {
-      details: { source: where },
-    });
+    throw new ImportError(
+      'INPUT_BASE64_MALFORMED',
+      `${where} is not valid base64; the manifest looks damaged`,
+      {
+        details: { source: where },
+      },
+    );
   }
   return Buffer.from(compact, 'base64');
 }

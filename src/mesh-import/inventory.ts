@@ -249,7 +249,12 @@ export function workloadJson(c: CertificateView): WorkloadJson {
   };
 }
 
-export function problemJson(p: { code: string; source: string; message: string; fingerprint?: string | null }): ProblemJson {
+export function problemJson(p: {
+  code: string;
+  source: string;
+  message: string;
+  fingerprint?: string | null;
+}): ProblemJson {
   return p.fingerprint
     ? { code: p.code, source: p.source, message: p.message, fingerprint: p.fingerprint }
     : { code: p.code, source: p.source, message: p.message };
@@ -264,10 +269,9 @@ export function byExpiry<T extends { notAfter: string; fingerprint: string }>(a:
 }
 
 /** Problems by code, source, fingerprint, message. */
-export function byProblem<T extends { code: string; source: string; message: string; fingerprint?: string | null }>(
-  a: T,
-  b: T,
-): number {
+export function byProblem<
+  T extends { code: string; source: string; message: string; fingerprint?: string | null },
+>(a: T, b: T): number {
   return (
     cmp(a.code, b.code) ||
     cmp(a.source, b.source) ||

@@ -8,11 +8,141 @@ import { label, TIME_PROBLEM_CODES, type ValidityOptions, validityFinding } from
 import {
   type CertificateView,
   type Inventory,
+  type InventoryCertificate,
   type InventoryJson,
   inventoryJsonOf,
   type Mesh,
   type ProblemCode,
 } from './inventory.js';
+
+/** One certificate row as `saveImport` takes it (the store's `CertRow`). */
+export interface CertificateRecord {
+  readonly fingerprint: string;
+  readonly role: 'anchor' | 'intermediate' | 'workload';
+  readonly mesh: Mesh | null;
+  readonly cluster: string | null;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly serial: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+  readonly keyAlgorithm: string;
+  readonly keySize: number | null;
+  readonly spiffeId: string | null;
+  readonly meshIdentity: string | null;
+  readonly namespace: string | null;
+  readonly serviceAccount: string | null;
+  /** `URI:...`, `DNS:...`, `IP:...`, `email:...` */
+  readonly san: string[];
+  readonly issuerFingerprint: string | null;
+  readonly anchorFingerprint: string | null;
+  /** base64 DER */
+  readonly der: string;
+  readonly sources: string[];
+}
+
+/**
+ * A certificate row read through from the inventory: no copy of its fields, so a 100k
+ * import does not hold every certificate twice while the store writes it.
+ */
+class CertificateRow implements CertificateRecord {
+  constructor(private readonly c: InventoryCertificate) {}
+  get fingerprint() {
+    return this.c.fingerprint;
+  }
+  get role() {
+    return this.c.role;
+  }
+  get mesh() {
+    return this.c.mesh;
+  }
+  get cluster() {
+    return this.c.cluster;
+  }
+  get subject() {
+    return this.c.subject;
+  }
+  get issuer() {
+    return this.c.issuer;
+  }
+  get serial() {
+    return this.c.serial;
+  }
+  get notBefore() {
+    return this.c.notBefore;
+  }
+  get notAfter() {
+    return this.c.notAfter;
+  }
+  get keyAlgorithm() {
+    return this.c.keyAlgorithm;
+  }
+  get keySize() {
+    return this.c.keySize;
+  }
+  get spiffeId() {
+    return this.c.spiffeId;
+  }
+  get meshIdentity() {
+    return this.c.meshIdentity;
+  }
+  get namespace() {
+    return this.c.namespace;
+  }
+  get serviceAccount() {
+    return this.c.serviceAccount;
+  }
+  get san(): string[] {
+    const s = this.c.san;
+    return [
+      ...s.uris.map((u) => `URI:${u}`),
+      ...s.dnsNames.map((d) => `DNS:${d}`),
+      ...s.ips.map((i) => `IP:${i}`),
+      ...s.emails.map((m) => `email:${m}`),
+    ];
+  }
+  get issuerFingerprint() {
+    return this.c.issuerFingerprint;
+  }
+  get anchorFingerprint() {
+    return this.c.anchorFingerprint;
+  }
+  get der() {
+    return this.c.derBase64;
+  }
+  get sources() {
+    return this.c.sources;
+  }
+  toJSON(): CertificateRecord {
+    return certificateRecord(this.c);
+  }
+}
+
+function certificateRecord(c: InventoryCertificate): CertificateRecord {
+  const r = new CertificateRow(c);
+  return {
+    fingerprint: r.fingerprint,
+    role: r.role,
+    mesh: r.mesh,
+    cluster: r.cluster,
+    subject: r.subject,
+    issuer: r.issuer,
+    serial: r.serial,
+    notBefore: r.notBefore,
+    notAfter: r.notAfter,
+    keyAlgorithm: r.keyAlgorithm,
+    keySize: r.keySize,
+    spiffeId: r.spiffeId,
+    meshIdentity: r.meshIdentity,
+    namespace: r.namespace,
+    serviceAccount: r.serviceAccount,
+    san: r.san,
+    issuerFingerprint: r.issuerFingerprint,
+    anchorFingerprint: r.anchorFingerprint,
+    der: r.der,
+    sources: r.sources,
+  };
+}
 
 export interface ImportRecord {
   mesh: Mesh | null;
@@ -20,29 +150,14 @@ export interface ImportRecord {
   startedAt?: string;
   summary: Record<string, unknown>;
   sources: { kind: string; locator: string; mesh: Mesh | null; cluster: string | null }[];
-  certificates: {
-    fingerprint: string;
-    role: 'anchor' | 'intermediate' | 'workload';
-    mesh: Mesh | null;
-    cluster: string | null;
-    subject: string;
-    issuer: string;
-    serial: string;
-    notBefore: string;
-    notAfter: string;
-    keyAlgorithm: string;
-    keySize: number | null;
-    spiffeId: string | null;
-    meshIdentity: string | null;
-    namespace: string | null;
-    serviceAccount: string | null;
-    san: string[];
-    issuerFingerprint: string | null;
-    anchorFingerprint: string | null;
-    der: string;
-    sources: string[];
+  certificates: CertificateRecord[];
+  problems: {
+    code: string;
+    source: string;
+    message: string;
+    fingerprint: string | null;
+    details: Record<string, unknown> | null;
   }[];
-  problems: { code: string; source: string; message: string; fingerprint: string | null; details: Record<string, unknown> | null }[];
   keys: { source: string; keyType: string; matchesFingerprint: string | null }[];
 }
 
@@ -50,7 +165,8 @@ export interface ImportRecord {
 export function importMesh(inv: Inventory): Mesh | null {
   if (inv.mesh !== null) return inv.mesh;
   const meshes = new Set<Mesh>();
-  for (const c of [...inv.anchors, ...inv.intermediates, ...inv.workloads]) if (c.mesh !== null) meshes.add(c.mesh);
+  for (const c of [...inv.anchors, ...inv.intermediates, ...inv.workloads])
+    if (c.mesh !== null) meshes.add(c.mesh);
   return meshes.size === 1 ? [...meshes][0]! : null;
 }
 
@@ -69,34 +185,13 @@ export function toImportRecord(inv: Inventory, opts: { startedAt?: string } = {}
       intermediates: inv.intermediates.length,
       workloads: inv.workloads.length,
     },
-    sources: inv.sources.map((s) => ({ kind: s.kind, locator: s.locator, mesh: inv.mesh ?? s.mesh, cluster: inv.cluster })),
-    certificates: all.map((c) => ({
-      fingerprint: c.fingerprint,
-      role: c.role,
-      mesh: c.mesh,
-      cluster: c.cluster,
-      subject: c.subject,
-      issuer: c.issuer,
-      serial: c.serial,
-      notBefore: c.notBefore,
-      notAfter: c.notAfter,
-      keyAlgorithm: c.keyAlgorithm,
-      keySize: c.keySize,
-      spiffeId: c.spiffeId,
-      meshIdentity: c.meshIdentity,
-      namespace: c.namespace,
-      serviceAccount: c.serviceAccount,
-      san: [
-        ...c.san.uris.map((u) => `URI:${u}`),
-        ...c.san.dnsNames.map((d) => `DNS:${d}`),
-        ...c.san.ips.map((i) => `IP:${i}`),
-        ...c.san.emails.map((m) => `email:${m}`),
-      ],
-      issuerFingerprint: c.issuerFingerprint,
-      anchorFingerprint: c.anchorFingerprint,
-      der: c.derBase64,
-      sources: c.sources,
+    sources: inv.sources.map((s) => ({
+      kind: s.kind,
+      locator: s.locator,
+      mesh: inv.mesh ?? s.mesh,
+      cluster: inv.cluster,
     })),
+    certificates: all.map((c) => new CertificateRow(c)),
     problems: inv.problems.map((p) => ({
       code: p.code,
       source: p.source,
@@ -104,7 +199,11 @@ export function toImportRecord(inv: Inventory, opts: { startedAt?: string } = {}
       fingerprint: p.fingerprint ?? null,
       details: p.details ?? null,
     })),
-    keys: inv.keys.map((k) => ({ source: k.source, keyType: k.keyType, matchesFingerprint: k.matchesFingerprint })),
+    keys: inv.keys.map((k) => ({
+      source: k.source,
+      keyType: k.keyType,
+      matchesFingerprint: k.matchesFingerprint,
+    })),
   };
   if (opts.startedAt !== undefined) record.startedAt = opts.startedAt;
   return record;
@@ -151,13 +250,23 @@ export function storedInventoryJson(loaded: StoredInventory, opts: StoredViewOpt
   }));
   const shown = new Set(views.map((v) => v.fingerprint));
   const timeCodes = new Set<string>(TIME_PROBLEM_CODES);
-  const problems: { code: string; source: string; message: string; fingerprint?: string | null }[] = loaded.problems.filter(
-    (p) => !timeCodes.has(p.code) && (p.fingerprint === null || shown.has(p.fingerprint)),
-  );
+  const problems: { code: string; source: string; message: string; fingerprint?: string | null }[] =
+    loaded.problems.filter(
+      (p) => !timeCodes.has(p.code) && (p.fingerprint === null || shown.has(p.fingerprint)),
+    );
   for (const v of views) {
-    const f = validityFinding({ notBefore: v.notBefore, notAfter: v.notAfter, isCa: v.role !== 'workload', label: label(v) }, opts.nowMs, opts);
+    const f = validityFinding(
+      { notBefore: v.notBefore, notAfter: v.notAfter, isCa: v.role !== 'workload', label: label(v) },
+      opts.nowMs,
+      opts,
+    );
     if (f === undefined) continue;
-    problems.push({ code: f.code satisfies ProblemCode, source: [...v.sources].sort()[0] ?? '', message: f.message, fingerprint: v.fingerprint });
+    problems.push({
+      code: f.code satisfies ProblemCode,
+      source: [...v.sources].sort()[0] ?? '',
+      message: f.message,
+      fingerprint: v.fingerprint,
+    });
   }
   return inventoryJsonOf(
     views.filter((v) => v.role === 'anchor'),

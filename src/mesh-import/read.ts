@@ -13,7 +13,7 @@
 import { ImportError } from './errors.js';
 import { type Extraction, ExtractionBuilder, isDer } from './extraction.js';
 import type { Mesh } from './inventory.js';
-import { readEnvoyDump, isEnvoySecretsDump } from './readers/envoy.js';
+import { isEnvoySecretsDump, readEnvoyDump } from './readers/envoy.js';
 import { isKubernetesObject, readKubernetesObject } from './readers/kubernetes.js';
 import { isLinkerdValues, readLinkerdValues } from './readers/linkerd-values.js';
 import { isObj, pemStrings, toSnake } from './readers/values.js';
@@ -35,7 +35,8 @@ export interface ContentOptions extends ReadOptions {
 const PEM_AT_COLUMN_0 = /^-----BEGIN [^\n]*-----[ \t]*\r?$/m;
 const YAML_KEY_AT_COLUMN_0 = /^(?:[A-Za-z_][\w.\-/]*|"[^"\n]+"|'[^'\n]+')[ \t]*:(?:[ \t]|\r?$)/m;
 /** Content worth an error rather than a skip when it does not parse. */
-const RELEVANT = /-----BEGIN|LS0tLS1CRUdJTi|^(?:apiVersion|kind)[ \t]*:|"apiVersion"|inline_bytes|inlineBytes|identityTrustAnchorsPEM/m;
+const RELEVANT =
+  /-----BEGIN|LS0tLS1CRUdJTi|^(?:apiVersion|kind)[ \t]*:|"apiVersion"|inline_bytes|inlineBytes|identityTrustAnchorsPEM/m;
 
 /** Reads one file's content. `file` is the name shown in locators. */
 export function readContent(content: Uint8Array, file: string, opts: ContentOptions = {}): Extraction {
@@ -61,7 +62,8 @@ export function readContent(content: Uint8Array, file: string, opts: ContentOpti
       });
     }
     b.shape = 'json';
-    if (!readDocument(b, value, 0, opts)) return unrecognized(b, opts, 'it is JSON of no shape meshbridge reads');
+    if (!readDocument(b, value, 0, opts))
+      return unrecognized(b, opts, 'it is JSON of no shape meshbridge reads');
     return b.extraction;
   }
   if (PEM_AT_COLUMN_0.test(text)) {
@@ -74,7 +76,12 @@ export function readContent(content: Uint8Array, file: string, opts: ContentOpti
     try {
       docs = parseYamlDocuments(text, file, opts.maxAliasCount ?? DEFAULT_MAX_ALIAS_COUNT);
     } catch (err) {
-      if (err instanceof ImportError && err.code === 'INPUT_YAML_MALFORMED' && !opts.explicit && !RELEVANT.test(text)) {
+      if (
+        err instanceof ImportError &&
+        err.code === 'INPUT_YAML_MALFORMED' &&
+        !opts.explicit &&
+        !RELEVANT.test(text)
+      ) {
         return skipped(b);
       }
       throw err;
@@ -95,7 +102,12 @@ function readDocument(b: ExtractionBuilder, doc: unknown, index: number, opts: C
   if (doc === null || doc === undefined) return false;
   if (isKubernetesObject(doc)) {
     if (b.extraction.shape === 'json' || b.extraction.shape === 'yaml') b.shape = 'kubernetes';
-    readKubernetesObject(b, doc, { forcedMesh: opts.mesh ?? null, maxAliasCount: opts.maxAliasCount ?? DEFAULT_MAX_ALIAS_COUNT }, index);
+    readKubernetesObject(
+      b,
+      doc,
+      { forcedMesh: opts.mesh ?? null, maxAliasCount: opts.maxAliasCount ?? DEFAULT_MAX_ALIAS_COUNT },
+      index,
+    );
     return true;
   }
   if (isLinkerdValues(doc)) {
@@ -147,4 +159,3 @@ function unrecognized(b: ExtractionBuilder, opts: ContentOptions, why: string): 
     { details: { source: b.file } },
   );
 }
-

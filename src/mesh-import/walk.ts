@@ -5,7 +5,7 @@
  * the `..data` internals of a mounted Secret volume) are not walked. Every file is
  * checked against the size limit before anything is read.
  */
-import { readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { ImportError } from './errors.js';
 import type { Extraction } from './extraction.js';
@@ -109,7 +109,9 @@ export async function listInputFiles(paths: string[], opts: WalkOptions = {}): P
         throw new ImportError('INPUT_NOT_FOUND', `${p} does not exist`, { details: { source: p } });
       }
       if (errno(err) === 'ELOOP') {
-        throw new ImportError('INPUT_DIRECTORY_LOOP', `${p} is a symbolic link loop`, { details: { source: p } });
+        throw new ImportError('INPUT_DIRECTORY_LOOP', `${p} is a symbolic link loop`, {
+          details: { source: p },
+        });
       }
       throw unreadable(p, err);
     }
@@ -120,17 +122,23 @@ export async function listInputFiles(paths: string[], opts: WalkOptions = {}): P
     } else if (st.isFile()) {
       addFile(abs, real, st.size, true);
     } else {
-      throw new ImportError('INPUT_UNREADABLE', `${p} is neither a file nor a folder`, { details: { source: p } });
+      throw new ImportError('INPUT_UNREADABLE', `${p} is neither a file nor a folder`, {
+        details: { source: p },
+      });
     }
   }
   return files;
 }
 
 function unreadable(display: string, err: unknown): ImportError {
-  return new ImportError('INPUT_UNREADABLE', `${display} cannot be read: ${errno(err) ?? (err as Error).message}`, {
-    details: { source: display },
-    cause: err,
-  });
+  return new ImportError(
+    'INPUT_UNREADABLE',
+    `${display} cannot be read: ${errno(err) ?? (err as Error).message}`,
+    {
+      details: { source: display },
+      cause: err,
+    },
+  );
 }
 
 function formatBytes(n: number): string {
@@ -140,7 +148,10 @@ function formatBytes(n: number): string {
 }
 
 /** Reads listed files one at a time (memory stays flat), one extraction each. */
-export async function* readInputFiles(files: InputFile[], opts: ReadOptions & WalkOptions = {}): AsyncGenerator<Extraction> {
+export async function* readInputFiles(
+  files: InputFile[],
+  opts: ReadOptions & WalkOptions = {},
+): AsyncGenerator<Extraction> {
   const max = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   for (const f of files) {
     let content: Buffer;
@@ -151,15 +162,22 @@ export async function* readInputFiles(files: InputFile[], opts: ReadOptions & Wa
     }
     // The file may have grown since it was listed.
     if (content.length > max) {
-      throw new ImportError('INPUT_TOO_LARGE', `${f.display} is over the ${formatBytes(max)} limit for one file`, {
-        details: { source: f.display, size: content.length, limit: max },
-      });
+      throw new ImportError(
+        'INPUT_TOO_LARGE',
+        `${f.display} is over the ${formatBytes(max)} limit for one file`,
+        {
+          details: { source: f.display, size: content.length, limit: max },
+        },
+      );
     }
     yield readContent(content, f.display, { ...opts, explicit: f.explicit });
   }
 }
 
 /** `listInputFiles` then `readInputFiles`. */
-export async function* readPaths(paths: string[], opts: ReadOptions & WalkOptions = {}): AsyncGenerator<Extraction> {
+export async function* readPaths(
+  paths: string[],
+  opts: ReadOptions & WalkOptions = {},
+): AsyncGenerator<Extraction> {
   yield* readInputFiles(await listInputFiles(paths, opts), opts);
 }

@@ -213,7 +213,11 @@ function parseJson<T>(text: string | null, fallback: T): T {
   }
 }
 
-async function write<T>(store: Store, what: string, fn: (trx: Transaction<MappingDatabase>) => Promise<T>): Promise<T> {
+async function write<T>(
+  store: Store,
+  what: string,
+  fn: (trx: Transaction<MappingDatabase>) => Promise<T>,
+): Promise<T> {
   try {
     return await store.transaction((trx) => fn(trx as unknown as Transaction<MappingDatabase>));
   } catch (err) {
@@ -230,7 +234,10 @@ async function write<T>(store: Store, what: string, fn: (trx: Transaction<Mappin
   }
 }
 
-async function nextSeq(trx: Transaction<MappingDatabase>, table: 'mapping_runs' | 'spire_entry_dumps'): Promise<number> {
+async function nextSeq(
+  trx: Transaction<MappingDatabase>,
+  table: 'mapping_runs' | 'spire_entry_dumps',
+): Promise<number> {
   const row = await trx
     .selectFrom(table)
     .select((eb) => eb.fn.max<number | string | null>('seq').as('max'))
@@ -247,7 +254,11 @@ export async function saveMappingRun(
   opts: RepoOptions = {},
 ): Promise<{ runId: string; seq: number; savedAt: string }> {
   if (!/^[0-9a-f]{64}$/.test(input.rulesHash)) {
-    throw new StoreError('STORE_INPUT_INVALID', 'input', `rules hash is not a lowercase hex SHA-256: ${input.rulesHash}`);
+    throw new StoreError(
+      'STORE_INPUT_INVALID',
+      'input',
+      `rules hash is not a lowercase hex SHA-256: ${input.rulesHash}`,
+    );
   }
   const now = (opts.clock ?? (() => new Date()))().toISOString();
   const runId = randomUUID();
@@ -281,7 +292,8 @@ export async function saveMappingRun(
       rule_index: m.rule,
       owner: m.owner,
     }));
-    for (const batch of batches(mappingRows, 10, rows)) await trx.insertInto('mappings').values(batch).execute();
+    for (const batch of batches(mappingRows, 10, rows))
+      await trx.insertInto('mappings').values(batch).execute();
     const problemRows: MappingProblemsTable[] = (input.problems ?? []).map((p) => ({
       id: randomUUID(),
       run_id: runId,
@@ -290,7 +302,8 @@ export async function saveMappingRun(
       message: p.message,
       details: p.details == null ? null : JSON.stringify(p.details),
     }));
-    for (const batch of batches(problemRows, 6, rows)) await trx.insertInto('mapping_problems').values(batch).execute();
+    for (const batch of batches(problemRows, 6, rows))
+      await trx.insertInto('mapping_problems').values(batch).execute();
     return { runId, seq, savedAt: now };
   });
 }
@@ -318,7 +331,10 @@ export async function listMappingRuns(
   let q = db(store).selectFrom('mapping_runs').selectAll();
   if (filter.trustDomain !== undefined) q = q.where('trust_domain', '=', filter.trustDomain);
   if (filter.rulesHash !== undefined) q = q.where('rules_hash', '=', filter.rulesHash);
-  const rows = await q.orderBy('seq', 'desc').limit(filter.limit ?? 100).execute();
+  const rows = await q
+    .orderBy('seq', 'desc')
+    .limit(filter.limit ?? 100)
+    .execute();
   return rows.map(runOf);
 }
 
@@ -337,7 +353,13 @@ export async function loadMappingRun(store: Store, runId: string): Promise<Loade
   const row = await k.selectFrom('mapping_runs').selectAll().where('id', '=', runId).executeTakeFirst();
   if (row === undefined) return null;
   const mappings = (
-    await k.selectFrom('mappings').selectAll().where('run_id', '=', runId).orderBy('spiffe_id').orderBy('fingerprint').execute()
+    await k
+      .selectFrom('mappings')
+      .selectAll()
+      .where('run_id', '=', runId)
+      .orderBy('spiffe_id')
+      .orderBy('fingerprint')
+      .execute()
   ).map((m) => ({
     fingerprint: m.fingerprint,
     mesh: m.mesh,
@@ -350,7 +372,13 @@ export async function loadMappingRun(store: Store, runId: string): Promise<Loade
     owner: m.owner,
   }));
   const problems = (
-    await k.selectFrom('mapping_problems').selectAll().where('run_id', '=', runId).orderBy('code').orderBy('id').execute()
+    await k
+      .selectFrom('mapping_problems')
+      .selectAll()
+      .where('run_id', '=', runId)
+      .orderBy('code')
+      .orderBy('id')
+      .execute()
   ).map((p) => ({
     id: p.id,
     code: p.code,
@@ -374,7 +402,11 @@ export async function saveSpireEntryDump(
   const seen = new Set<string>();
   for (const e of input.entries) {
     if (seen.has(e.id)) {
-      throw new StoreError('STORE_INPUT_INVALID', 'input', `SPIRE entry id ${e.id} appears twice in one dump`);
+      throw new StoreError(
+        'STORE_INPUT_INVALID',
+        'input',
+        `SPIRE entry id ${e.id} appears twice in one dump`,
+      );
     }
     seen.add(e.id);
   }
@@ -410,7 +442,8 @@ export async function saveSpireEntryDump(
       revision_number: e.revisionNumber,
       meshbridge_owned: e.meshbridgeOwned ? 1 : 0,
     }));
-    for (const batch of batches(entryRows, 16, rows)) await trx.insertInto('spire_entries').values(batch).execute();
+    for (const batch of batches(entryRows, 16, rows))
+      await trx.insertInto('spire_entries').values(batch).execute();
     return { dumpId, seq, importedAt: now };
   });
 }
@@ -418,10 +451,21 @@ export async function saveSpireEntryDump(
 /** The newest stored dump with its entries; null when `spire sync --entries` never ran. */
 export async function loadLatestSpireEntryDump(store: Store): Promise<StoredSpireEntryDump | null> {
   const k = db(store);
-  const d = await k.selectFrom('spire_entry_dumps').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  const d = await k
+    .selectFrom('spire_entry_dumps')
+    .selectAll()
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   if (d === undefined) return null;
   const entries = (
-    await k.selectFrom('spire_entries').selectAll().where('dump_id', '=', d.id).orderBy('spiffe_id').orderBy('entry_id').execute()
+    await k
+      .selectFrom('spire_entries')
+      .selectAll()
+      .where('dump_id', '=', d.id)
+      .orderBy('spiffe_id')
+      .orderBy('entry_id')
+      .execute()
   ).map((e) => ({
     id: e.entry_id,
     spiffeId: e.spiffe_id,

@@ -29,8 +29,12 @@ describe('generated Linkerd material', () => {
   it('anchor -> issuer -> proxy leaves: every leaf reaches the old anchor through the issuer', async () => {
     const inv = await load(['realistic/linkerd']);
     expect(inv.problems).toEqual([]);
-    expect(inv.anchors.map((a) => a.fingerprint).sort()).toEqual([g.linkerd.oldAnchor, g.linkerd.newAnchor].sort());
-    expect(inv.intermediates.map((a) => a.fingerprint).sort()).toEqual([g.linkerd.issuer, g.linkerd.tlsIssuer].sort());
+    expect(inv.anchors.map((a) => a.fingerprint).sort()).toEqual(
+      [g.linkerd.oldAnchor, g.linkerd.newAnchor].sort(),
+    );
+    expect(inv.intermediates.map((a) => a.fingerprint).sort()).toEqual(
+      [g.linkerd.issuer, g.linkerd.tlsIssuer].sort(),
+    );
     expect(byFp(inv, g.linkerd.issuer).anchorFingerprint).toBe(g.linkerd.oldAnchor);
     expect(byFp(inv, g.linkerd.tlsIssuer).anchorFingerprint).toBe(g.linkerd.newAnchor);
     for (const leaf of g.linkerd.leaves) {
@@ -51,7 +55,10 @@ describe('generated Linkerd material', () => {
   it('a two-anchor ca-bundle.crt gives both anchors from the one ConfigMap key', async () => {
     const inv = await load(['realistic/linkerd/trust-roots.yaml']);
     expect(inv.anchors).toHaveLength(2);
-    for (const a of inv.anchors) expect(a.sources).toEqual(['realistic/linkerd/trust-roots.yaml#configmap/linkerd/linkerd-identity-trust-roots[ca-bundle.crt]']);
+    for (const a of inv.anchors)
+      expect(a.sources).toEqual([
+        'realistic/linkerd/trust-roots.yaml#configmap/linkerd/linkerd-identity-trust-roots[ca-bundle.crt]',
+      ]);
   });
 
   it('a kubernetes.io/tls issuer Secret: tls.crt is the issuer, tls.key matches it, ca.crt is its anchor', async () => {
@@ -85,7 +92,9 @@ describe('generated Istio material', () => {
     expect(inv.anchors.map((a) => a.fingerprint).sort()).toEqual(
       [g.istio.root, g.istio.selfSignedRoot, g.istio.spiffeBundles['remote.example']!].sort(),
     );
-    expect(inv.intermediates.map((a) => a.fingerprint).sort()).toEqual([g.istio.intermediate, g.istio.tlsIntermediate].sort());
+    expect(inv.intermediates.map((a) => a.fingerprint).sort()).toEqual(
+      [g.istio.intermediate, g.istio.tlsIntermediate].sort(),
+    );
     for (const leaf of g.istio.leaves) {
       expect(byFp(inv, leaf.fingerprint)).toMatchObject({
         mesh: 'istio',
@@ -104,7 +113,11 @@ describe('generated Istio material', () => {
     expect(inv.intermediates.map((c) => c.fingerprint)).toEqual([g.istio.intermediate]);
     expect(inv.anchors.map((c) => c.fingerprint)).toEqual([g.istio.root]);
     expect(inv.keys).toEqual([
-      expect.objectContaining({ keyType: 'ec-p256', matchesFingerprint: g.istio.intermediate, matchesCertificate: true }),
+      expect.objectContaining({
+        keyType: 'ec-p256',
+        matchesFingerprint: g.istio.intermediate,
+        matchesCertificate: true,
+      }),
     ]);
     expect(new Set(inv.sources.map((s) => s.kind))).toEqual(new Set(['istio-cacerts']));
   });
@@ -118,7 +131,9 @@ describe('generated Istio material', () => {
 
   it('istio-ca-secret (istio.io/ca-root): the self-signed O=<trust domain> root, empty cert-chain.pem and key.pem ignored', async () => {
     const inv = await load(['realistic/istio/istio-ca-secret.yaml']);
-    expect(inv.anchors.map((c) => [c.fingerprint, c.subject, c.keyAlgorithm])).toEqual([[g.istio.selfSignedRoot, 'O=cluster.local', 'RSA 2048']]);
+    expect(inv.anchors.map((c) => [c.fingerprint, c.subject, c.keyAlgorithm])).toEqual([
+      [g.istio.selfSignedRoot, 'O=cluster.local', 'RSA 2048'],
+    ]);
     expect(inv.keys).toEqual([expect.objectContaining({ keyType: 'rsa-2048', matchesCertificate: true })]);
     expect(inv.sources.every((s) => s.kind === 'istio-ca-secret')).toBe(true);
   });
@@ -145,7 +160,9 @@ describe('generated Istio material', () => {
     expect(inv.sources.every((s) => s.kind === 'istioctl-secret-dump')).toBe(true);
     expect(inv.workloads.map((w) => w.spiffeId)).toEqual(['spiffe://cluster.local/ns/shop/sa/web']);
     expect(inv.workloads[0]!.anchorFingerprint).toBe(g.istio.root);
-    expect(inv.anchors[0]!.sources).toContain('realistic/istio/pc-secret-web.json#dynamic_active_secrets[ROOTCA][validation_context.trusted_ca]');
+    expect(inv.anchors[0]!.sources).toContain(
+      'realistic/istio/pc-secret-web.json#dynamic_active_secrets[ROOTCA][validation_context.trusted_ca]',
+    );
     expect(inv.keys).toEqual([]);
   });
 
@@ -163,7 +180,9 @@ describe('generated Istio material', () => {
   it('ztunnel certificate dump: certChain (leaf first) and rootCerts, base64-encoded PEM', async () => {
     const inv = await load(['realistic/istio/ztunnel-config-dump.json']);
     expect(inv.sources.every((s) => s.kind === 'ztunnel-cert-dump')).toBe(true);
-    expect(inv.workloads.map((w) => [w.spiffeId, w.anchorFingerprint])).toEqual([['spiffe://cluster.local/ns/payments/sa/api', g.istio.root]]);
+    expect(inv.workloads.map((w) => [w.spiffeId, w.anchorFingerprint])).toEqual([
+      ['spiffe://cluster.local/ns/payments/sa/api', g.istio.root],
+    ]);
   });
 });
 
@@ -202,7 +221,10 @@ describe('generated problem material', () => {
     const inv = await load(['problems/duplicate-root-bundle.pem']);
     expect(inv.anchors).toHaveLength(1);
     expect(codes(inv)).toEqual(['DUPLICATE_ROOT']);
-    expect(inv.problems[0]).toMatchObject({ source: 'problems/duplicate-root-bundle.pem', details: { block: 2 } });
+    expect(inv.problems[0]).toMatchObject({
+      source: 'problems/duplicate-root-bundle.pem',
+      details: { block: 2 },
+    });
   });
 
   it('two anchor certificates with one key are DUPLICATE_ROOT too (a root re-issued with new dates)', async () => {

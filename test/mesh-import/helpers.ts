@@ -22,9 +22,15 @@ import { fixturePath, fixturesRoot } from '../helpers/fixtures.js';
 export const FIXTURE_DAY = new Date('2026-11-23T12:00:00Z');
 
 /** Imports paths (relative to ../shared/fixtures) as `meshbridge import` reads them. */
-export async function importPaths(paths: string[], opts: BuildOptions & { cwd?: string } = {}): Promise<Inventory> {
+export async function importPaths(
+  paths: string[],
+  opts: BuildOptions & { cwd?: string } = {},
+): Promise<Inventory> {
   const b = new InventoryBuilder({ clock: () => FIXTURE_DAY, ...opts });
-  for await (const ex of readPaths(paths, { cwd: opts.cwd ?? fixturesRoot, mesh: opts.mesh ?? null })) b.add(ex);
+  for await (const ex of readPaths(paths, { cwd: opts.cwd ?? fixturesRoot, mesh: opts.mesh ?? null })) {
+    b.add(ex);
+    await b.ready();
+  }
   return b.finish();
 }
 
@@ -68,9 +74,21 @@ export function opensslSignedBy(childPem: string, issuerPem: string): boolean {
     const pub = execFileSync('openssl', ['x509', '-in', join(dir, 'issuer.pem'), '-noout', '-pubkey']);
     writeFileSync(join(dir, 'pub.pem'), pub);
     try {
-      execFileSync('openssl', ['dgst', '-sha256', '-verify', join(dir, 'pub.pem'), '-signature', join(dir, 'sig'), join(dir, 'tbs')], {
-        stdio: 'pipe',
-      });
+      execFileSync(
+        'openssl',
+        [
+          'dgst',
+          '-sha256',
+          '-verify',
+          join(dir, 'pub.pem'),
+          '-signature',
+          join(dir, 'sig'),
+          join(dir, 'tbs'),
+        ],
+        {
+          stdio: 'pipe',
+        },
+      );
       return true;
     } catch {
       return false;
@@ -91,7 +109,10 @@ export interface CliRun {
  * Runs the CLI in-process through `runCli`. Until `src/cli/program.ts` registers the
  * import commands, the same program is built with them added (the one line the lead adds).
  */
-export async function meshbridge(argv: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<CliRun> {
+export async function meshbridge(
+  argv: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv },
+): Promise<CliRun> {
   const stdout = new Capture();
   const stderr = new Capture();
   const io: CliIO = {
@@ -115,7 +136,12 @@ export async function meshbridge(argv: string[], opts: { cwd: string; env?: Node
       code = state.exitCode;
     } catch (err) {
       const id = (err as { code?: string }).code ?? '';
-      code = id === 'commander.helpDisplayed' || id === 'commander.help' ? EXIT.ok : id.startsWith('commander.') ? EXIT.usage : EXIT.internal;
+      code =
+        id === 'commander.helpDisplayed' || id === 'commander.help'
+          ? EXIT.ok
+          : id.startsWith('commander.')
+            ? EXIT.usage
+            : EXIT.internal;
     }
   }
   return { code, stdout: stdout.text, stderr: stderr.text, json: () => JSON.parse(stdout.text) };

@@ -42,15 +42,23 @@ describe.each(TARGETS)('inventory persistence on $name', (tc) => {
       await saveImport(store, toImportRecord(inv), { clock: at(FIXTURE_DAY) });
       const once = await counts(store);
       const later = new Date(FIXTURE_DAY.getTime() + 3_600_000);
-      const again = await saveImport(store, toImportRecord(await importPaths(['linkerd'])), { clock: at(later) });
+      const again = await saveImport(store, toImportRecord(await importPaths(['linkerd'])), {
+        clock: at(later),
+      });
       expect(again.certificates.added).toBe(0);
       expect(again.certificates.updated).toBe(once.certificates);
       const twice = await counts(store);
-      expect(twice).toEqual({ ...once, imports: 2, problems: once.problems * 2 });
+      expect(twice).toEqual({ ...once, imports: 2, problems: (once.problems ?? 0) * 2 });
       const loaded = await loadInventory(store);
-      expect(loaded.certificates.every((c) => c.firstSeen === FIXTURE_DAY.toISOString() && c.lastSeen === later.toISOString())).toBe(true);
+      expect(
+        loaded.certificates.every(
+          (c) => c.firstSeen === FIXTURE_DAY.toISOString() && c.lastSeen === later.toISOString(),
+        ),
+      ).toBe(true);
       // Only the latest import's problems are the current ones.
-      expect(storedInventoryJson(loaded, { nowMs: FIXTURE_DAY.getTime() }).problems).toEqual(toInventoryJson(inv).problems);
+      expect(storedInventoryJson(loaded, { nowMs: FIXTURE_DAY.getTime() }).problems).toEqual(
+        toInventoryJson(inv).problems,
+      );
     } finally {
       await store.close();
       await fresh.cleanup();

@@ -2,7 +2,15 @@
  * Malformed input ends in one coded error (category input, CLI exit 2), never a stack
  * trace and never a partial import: the store is byte-for-byte what it was.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,7 +63,10 @@ const CASES: Case[] = [
     name: 'a PEM body that is not base64',
     code: 'PEM_MALFORMED',
     make: (d) => {
-      writeFileSync(join(d, 'garbage.pem'), '-----BEGIN CERTIFICATE-----\nMIIB$$$$not*base64!!\n-----END CERTIFICATE-----\n');
+      writeFileSync(
+        join(d, 'garbage.pem'),
+        '-----BEGIN CERTIFICATE-----\nMIIB$$$$not*base64!!\n-----END CERTIFICATE-----\n',
+      );
       return 'garbage.pem';
     },
   },
@@ -63,7 +74,10 @@ const CASES: Case[] = [
     name: 'base64 garbage in a Secret',
     code: 'INPUT_BASE64_MALFORMED',
     make: (d) => {
-      writeFileSync(join(d, 'secret.yaml'), secretYaml({ 'ca-cert.pem': '"%%%this is not base64%%%"', 'root-cert.pem': b64(root()) }));
+      writeFileSync(
+        join(d, 'secret.yaml'),
+        secretYaml({ 'ca-cert.pem': '"%%%this is not base64%%%"', 'root-cert.pem': b64(root()) }),
+      );
       return 'secret.yaml';
     },
   },
@@ -71,7 +85,10 @@ const CASES: Case[] = [
     name: 'valid base64 of noise where a certificate must be',
     code: 'INPUT_NOT_CERTIFICATE_DATA',
     make: (d) => {
-      writeFileSync(join(d, 'noise.yaml'), secretYaml({ 'ca-cert.pem': b64('just some words, no PEM here'), 'root-cert.pem': b64(root()) }));
+      writeFileSync(
+        join(d, 'noise.yaml'),
+        secretYaml({ 'ca-cert.pem': b64('just some words, no PEM here'), 'root-cert.pem': b64(root()) }),
+      );
       return 'noise.yaml';
     },
   },
@@ -81,7 +98,11 @@ const CASES: Case[] = [
     make: (d) => {
       writeFileSync(
         join(d, 'dump.json'),
-        JSON.stringify({ dynamicActiveSecrets: [{ name: 'ROOTCA', secret: { validationContext: { trustedCa: { inlineBytes: '@@@' } } } }] }),
+        JSON.stringify({
+          dynamicActiveSecrets: [
+            { name: 'ROOTCA', secret: { validationContext: { trustedCa: { inlineBytes: '@@@' } } } },
+          ],
+        }),
       );
       return 'dump.json';
     },
@@ -133,7 +154,10 @@ const CASES: Case[] = [
     name: 'JSON nested deeper than any dump',
     code: 'INPUT_TOO_DEEP',
     make: (d) => {
-      writeFileSync(join(d, 'deep.json'), `${'{"a":'.repeat(200)}"-----BEGIN CERTIFICATE-----"${'}'.repeat(200)}`);
+      writeFileSync(
+        join(d, 'deep.json'),
+        `${'{"a":'.repeat(200)}"-----BEGIN CERTIFICATE-----"${'}'.repeat(200)}`,
+      );
       return 'deep.json';
     },
   },
@@ -154,7 +178,10 @@ const CASES: Case[] = [
     name: 'a manifest without any certificate',
     code: 'INPUT_NO_CERTIFICATES',
     make: (d) => {
-      writeFileSync(join(d, 'deploy.yaml'), readFileSync(fixturePath('istio', 'injected-sidecar_hello.yaml')));
+      writeFileSync(
+        join(d, 'deploy.yaml'),
+        readFileSync(fixturePath('istio', 'injected-sidecar_hello.yaml')),
+      );
       return 'deploy.yaml';
     },
   },
@@ -219,7 +246,9 @@ describe('meshbridge import on malformed input', () => {
   beforeAll(async () => {
     const d = mkdtempSync(join(dir, 'cli-'));
     db = join(d, 'x.db');
-    const ok = await meshbridge(['--db', db, 'import', fixturePath('istio', 'workload-foo-cert.pem')], { cwd: d });
+    const ok = await meshbridge(['--db', db, 'import', fixturePath('istio', 'workload-foo-cert.pem')], {
+      cwd: d,
+    });
     expect(ok.code).toBe(0);
     const store = await openStore(db);
     before = await snapshot(store);
@@ -250,6 +279,8 @@ describe('meshbridge import on malformed input', () => {
     const path = CASES[0]!.make(d);
     const r = await meshbridge(['--db', db, '--json', 'import', path], { cwd: d });
     expect(r.code).toBe(2);
-    expect(r.json()).toEqual({ error: { code: 'PEM_MALFORMED', message: expect.stringContaining('truncated.pem') } });
+    expect(r.json()).toEqual({
+      error: { code: 'PEM_MALFORMED', message: expect.stringContaining('truncated.pem') },
+    });
   });
 });

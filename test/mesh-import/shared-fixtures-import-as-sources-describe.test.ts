@@ -68,7 +68,9 @@ describe('istio fixtures', () => {
       anchorFingerprint: istio('plugin-ca_root-cert.pem'),
       subject: '',
     });
-    expect(byFp(inv, istio('plugin-ca_ca-cert.pem')).anchorFingerprint).toBe(istio('plugin-ca_root-cert.pem'));
+    expect(byFp(inv, istio('plugin-ca_ca-cert.pem')).anchorFingerprint).toBe(
+      istio('plugin-ca_root-cert.pem'),
+    );
 
     const prometheus = byFp(inv, istio('selfsigned-ca_workload-cert-chain.pem'));
     expect(prometheus).toMatchObject({
@@ -114,7 +116,11 @@ describe('istio fixtures', () => {
   });
 
   it('does not link same-name unrelated CAs: the two O=cluster.local roots each keep their own leaf', async () => {
-    const inv = await importPaths(['istio/selfsigned-ca_root-cert.pem', 'istio/envoy-secrets_config_dump.json', 'istio/selfsigned-ca_workload-cert-chain.pem']);
+    const inv = await importPaths([
+      'istio/selfsigned-ca_root-cert.pem',
+      'istio/envoy-secrets_config_dump.json',
+      'istio/selfsigned-ca_workload-cert-chain.pem',
+    ]);
     const oldRoot = istio('selfsigned-ca_root-cert.pem');
     const newRoot = ENVOY_ROOT;
     expect(byFp(inv, istio('selfsigned-ca_workload-cert-chain.pem')).anchorFingerprint).toBe(oldRoot);
@@ -128,11 +134,21 @@ describe('istio fixtures', () => {
     const root = istio('ec-root-cert.pem');
     const leaf = byFp(inv, istio('ec-workload-cert.pem'));
     expect(inv.anchors.map((a) => a.fingerprint)).toEqual([root]);
-    expect(leaf).toMatchObject({ role: 'workload', spiffeId: null, meshIdentity: null, namespace: null, selfSigned: false });
+    expect(leaf).toMatchObject({
+      role: 'workload',
+      spiffeId: null,
+      meshIdentity: null,
+      namespace: null,
+      selfSigned: false,
+    });
     expect(leaf.san.dnsNames).toEqual(['watt']);
     // Linked because ec-root's key verifies its signature (OpenSSL agrees), not because of the name.
-    expect(opensslSignedBy(text('istio', 'ec-workload-cert.pem'), text('istio', 'ec-root-cert.pem'))).toBe(true);
-    expect(opensslSignedBy(text('istio', 'ec-workload-cert.pem'), text('istio', 'ec-workload-cert.pem'))).toBe(false);
+    expect(opensslSignedBy(text('istio', 'ec-workload-cert.pem'), text('istio', 'ec-root-cert.pem'))).toBe(
+      true,
+    );
+    expect(
+      opensslSignedBy(text('istio', 'ec-workload-cert.pem'), text('istio', 'ec-workload-cert.pem')),
+    ).toBe(false);
     expect(leaf.issuerFingerprint).toBe(root);
     expect(codes(inv, leaf.fingerprint)).toEqual(['SAME_SUBJECT_DIFFERENT_KEY']);
     expect(inv.problems.find((p) => p.fingerprint === leaf.fingerprint)!.message).toMatch(/self-issued/);
@@ -152,10 +168,24 @@ describe('istio fixtures', () => {
   });
 
   it('records private keys by type and match only', async () => {
-    const inv = await importPaths(['istio/plugin-ca_ca-cert.pem', 'istio/plugin-ca_ca-key.pem', 'istio/workload-foo-key.pem']);
+    const inv = await importPaths([
+      'istio/plugin-ca_ca-cert.pem',
+      'istio/plugin-ca_ca-key.pem',
+      'istio/workload-foo-key.pem',
+    ]);
     expect(inv.keys).toEqual([
-      { source: 'istio/plugin-ca_ca-key.pem', keyType: 'rsa-2048', matchesFingerprint: istio('plugin-ca_ca-cert.pem'), matchesCertificate: null },
-      { source: 'istio/workload-foo-key.pem', keyType: 'rsa-2048', matchesFingerprint: null, matchesCertificate: null },
+      {
+        source: 'istio/plugin-ca_ca-key.pem',
+        keyType: 'rsa-2048',
+        matchesFingerprint: istio('plugin-ca_ca-cert.pem'),
+        matchesCertificate: null,
+      },
+      {
+        source: 'istio/workload-foo-key.pem',
+        keyType: 'rsa-2048',
+        matchesFingerprint: null,
+        matchesCertificate: null,
+      },
     ]);
     expect(JSON.stringify(inv)).not.toMatch(/PRIVATE KEY|MIIE/);
   });
@@ -167,7 +197,11 @@ describe('istio fixtures', () => {
   });
 
   it('manifests without certificate material (injected Deployment, SPIRE objects) import empty', async () => {
-    const inv = await importPaths(['istio/injected-sidecar_hello.yaml', 'istio/spire_clusterspiffeid.yaml', 'istio/spire_istio-spire-config.yaml']);
+    const inv = await importPaths([
+      'istio/injected-sidecar_hello.yaml',
+      'istio/spire_clusterspiffeid.yaml',
+      'istio/spire_istio-spire-config.yaml',
+    ]);
     expect(inv.stats).toMatchObject({ files: 3, skippedFiles: 0, certificatesSeen: 0 });
   });
 });
@@ -200,16 +234,29 @@ describe('linkerd fixtures', () => {
       matchesFingerprint: issuer(),
       matchesCertificate: true,
     });
-    expect(inv.sources.find((s) => s.locator.endsWith('linkerd-identity-trust-roots[ca-bundle.crt]'))!.kind).toBe('linkerd-trust-roots');
-    expect(inv.sources.find((s) => s.locator.endsWith('linkerd-identity-issuer[crt.pem]'))!.kind).toBe('linkerd-identity-issuer');
+    expect(
+      inv.sources.find((s) => s.locator.endsWith('linkerd-identity-trust-roots[ca-bundle.crt]'))!.kind,
+    ).toBe('linkerd-trust-roots');
+    expect(inv.sources.find((s) => s.locator.endsWith('linkerd-identity-issuer[crt.pem]'))!.kind).toBe(
+      'linkerd-identity-issuer',
+    );
   });
 
   it('the "valid" issuer is linked to the anchor because the anchor key signed it (OpenSSL agrees), and the shared name is reported', async () => {
     const inv = await importPaths(['linkerd/trust-anchors_valid.pem', 'linkerd/issuer_valid-crt.pem']);
-    expect(opensslSignedBy(text('linkerd', 'issuer_valid-crt.pem'), text('linkerd', 'trust-anchors_valid.pem'))).toBe(true);
-    expect(opensslSignedBy(text('linkerd', 'issuer_valid-crt.pem'), text('linkerd', 'issuer_valid-crt.pem'))).toBe(false);
+    expect(
+      opensslSignedBy(text('linkerd', 'issuer_valid-crt.pem'), text('linkerd', 'trust-anchors_valid.pem')),
+    ).toBe(true);
+    expect(
+      opensslSignedBy(text('linkerd', 'issuer_valid-crt.pem'), text('linkerd', 'issuer_valid-crt.pem')),
+    ).toBe(false);
     const i = byFp(inv, issuer());
-    expect(i).toMatchObject({ role: 'intermediate', selfSigned: false, issuerFingerprint: anchor(), anchorFingerprint: anchor() });
+    expect(i).toMatchObject({
+      role: 'intermediate',
+      selfSigned: false,
+      issuerFingerprint: anchor(),
+      anchorFingerprint: anchor(),
+    });
     expect(codes(inv)).toEqual(['SAME_SUBJECT_DIFFERENT_KEY', 'SAME_SUBJECT_DIFFERENT_KEY']);
   });
 
@@ -224,12 +271,18 @@ describe('linkerd fixtures', () => {
     expect(inv.anchors.map((a) => a.fingerprint).sort()).toEqual(
       [anchor(), linkerd('rsa-ca_ca.crt'), linkerd('proxy-integration_ca1.pem')].sort(),
     );
-    expect(inv.intermediates.map((a) => a.fingerprint).sort()).toEqual([issuer(), linkerd('rsa-ca_issuer.crt')].sort());
+    expect(inv.intermediates.map((a) => a.fingerprint).sort()).toEqual(
+      [issuer(), linkerd('rsa-ca_issuer.crt')].sort(),
+    );
     expect(codes(inv)).toEqual(Array(3).fill('SAME_SUBJECT_DIFFERENT_KEY'));
   });
 
   it('proxy leaves: the DNS identity gives namespace and service account, mesh linkerd, no SPIFFE ID', async () => {
-    const inv = await importPaths(['linkerd/proxy-integration_ca1.pem', 'linkerd/proxy-integration_foo-ns1_ca1-cert.pem', 'linkerd/proxy-integration_default-default_ca1-cert.pem']);
+    const inv = await importPaths([
+      'linkerd/proxy-integration_ca1.pem',
+      'linkerd/proxy-integration_foo-ns1_ca1-cert.pem',
+      'linkerd/proxy-integration_default-default_ca1-cert.pem',
+    ]);
     expect(byFp(inv, linkerd('proxy-integration_foo-ns1_ca1-cert.pem'))).toMatchObject({
       meshIdentity: 'foo.ns1.serviceaccount.identity.linkerd.cluster.local',
       spiffeId: null,
@@ -239,7 +292,10 @@ describe('linkerd fixtures', () => {
       mesh: 'linkerd',
       anchorFingerprint: linkerd('proxy-integration_ca1.pem'),
     });
-    expect(byFp(inv, linkerd('proxy-integration_default-default_ca1-cert.pem'))).toMatchObject({ namespace: 'default', serviceAccount: 'default' });
+    expect(byFp(inv, linkerd('proxy-integration_default-default_ca1-cert.pem'))).toMatchObject({
+      namespace: 'default',
+      serviceAccount: 'default',
+    });
     // The CA takes the mesh of the leaves it signed.
     expect(inv.anchors[0]!.mesh).toBe('linkerd');
     expect(inv.problems).toEqual([]);
@@ -254,6 +310,8 @@ describe('linkerd fixtures', () => {
 
   it('detects the shape from content: a .crt file is PEM, a .golden.yaml is a manifest', () => {
     expect(readContent(readFileSync(fixturePath('linkerd', 'rsa-ca_ca.crt')), 'x.bin').shape).toBe('pem');
-    expect(readContent(readFileSync(fixturePath('linkerd', 'install_default.golden.yaml')), 'x.txt').shape).toBe('kubernetes');
+    expect(
+      readContent(readFileSync(fixturePath('linkerd', 'install_default.golden.yaml')), 'x.txt').shape,
+    ).toBe('kubernetes');
   });
 });

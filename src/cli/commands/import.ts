@@ -3,8 +3,8 @@ import {
   type CheckResult,
   checksPassed,
   ImportError,
-  type InventoryJson,
   InventoryBuilder,
+  type InventoryJson,
   listInputFiles,
   MESHES,
   type Mesh,
@@ -15,13 +15,13 @@ import {
   toInventoryJson,
   type WorkloadJson,
 } from '../../mesh-import/index.js';
-import { loadInventory, openStore, saveImport, type Store } from '../../store/index.js';
+import { loadInventory, openStore, type Store, saveImport } from '../../store/index.js';
 import { type CommandContext, UsageError } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { clockAt } from '../inputs.js';
 import { fail, type Output, pass, table, warnMark } from '../output.js';
-import { progress } from '../progress.js';
 import type { Registrar } from '../program.js';
+import { progress } from '../progress.js';
 
 interface ImportOptions {
   mesh?: string;
@@ -37,18 +37,25 @@ interface InventoryOptions {
 
 /** Workloads listed one by one in the table for people; above this, per namespace only. */
 const MAX_WORKLOAD_ROWS = 100;
+/** Inputs above this size are read with signature checks on a worker thread. */
+const PARALLEL_FROM_BYTES = 4 * 1024 * 1024;
 /** Problems shown under one check in `--problems`. */
 const MAX_PROBLEM_LINES = 20;
 
 export function registerImportCommands(program: Command, r: Registrar): void {
   program
     .command('import')
-    .description('read a mesh\'s CA material into the inventory: trust anchors, issuers, workload certificates, problems')
+    .description(
+      "read a mesh's CA material into the inventory: trust anchors, issuers, workload certificates, problems",
+    )
     .argument(
       '<paths...>',
       'files or folders: PEM/DER, kubectl -o yaml|json (Secrets, ConfigMaps, Lists), Linkerd values, Envoy/istioctl/ztunnel dumps',
     )
-    .option('--mesh <mesh>', 'take every source as this mesh\'s (istio|linkerd); default: detected from the content')
+    .option(
+      '--mesh <mesh>',
+      "take every source as this mesh's (istio|linkerd); default: detected from the content",
+    )
     .option('--cluster <name>', 'the cluster the material comes from')
     .option('--at <iso>', 'judge validity at this instant instead of now')
     .addHelpText(
@@ -116,11 +123,19 @@ async function runImport(ctx: CommandContext, paths: string[], opts: ImportOptio
 
   const files = await listInputFiles(paths, { cwd: ctx.io.cwd });
   const reading = progress(ctx.out, 'reading', files.length, stderr);
-  const builder = new InventoryBuilder({ mesh, cluster: opts.cluster ?? null, ...(clock ? { clock } : {}) });
+  // Large imports check leaf signatures on a second thread while this one reads.
+  const bytes = files.reduce((n, f) => n + f.size, 0);
+  const builder = new InventoryBuilder({
+    workerThread: bytes > PARALLEL_FROM_BYTES,
+    mesh,
+    cluster: opts.cluster ?? null,
+    ...(clock ? { clock } : {}),
+  });
   let keys = 0;
   try {
     for await (const ex of readInputFiles(files, { cwd: ctx.io.cwd, mesh })) {
       builder.add(ex);
+      await builder.ready();
       keys += ex.keys.length;
       reading.tick();
     }
@@ -133,20 +148,22 @@ async function runImport(ctx: CommandContext, paths: string[], opts: ImportOptio
       `no certificate or private key found in ${paths.join(', ')}; nothing was imported`,
     );
   }
-  const inv = builder.finish();
+  const inv = await builder.finish();
   const record = toImportRecord(inv, { startedAt });
 
   const saving = progress(ctx.out, 'saving', record.certificates.length, stderr);
   let saved = 0;
-  const result = await withStore(ctx, (store) =>
-    saveImport(store, record, {
+  let target = '';
+  const result = await withStore(ctx, (store) => {
+    target = store.target; // never the raw --db: it may hold a password
+    return saveImport(store, record, {
       onProgress: (p) => {
         if (p.stage !== 'certificates') return;
         saving.tick(p.done - saved);
         saved = p.done;
       },
-    }),
-  ).finally(() => saving.done());
+    });
+  }).finally(() => saving.done());
 
   if (ctx.out.json) {
     ctx.out.printJson(toInventoryJson(inv));
@@ -154,16 +171,17 @@ async function runImport(ctx: CommandContext, paths: string[], opts: ImportOptio
   }
   const o = ctx.out;
   o.out(
-    `imported ${result.certificates.total} certificate(s) from ${inv.stats.files - inv.stats.skippedFiles} file(s) into ${
-      ctx.globals.db ?? 'the store'
-    }: ${inv.anchors.length} trust anchor(s), ${inv.intermediates.length} intermediate(s), ${inv.workloads.length} workload(s); ${
+    `imported ${result.certificates.total} certificate(s) from ${inv.stats.files - inv.stats.skippedFiles} file(s) into ${target}: ${inv.anchors.length} trust anchor(s), ${inv.intermediates.length} intermediate(s), ${inv.workloads.length} workload(s); ${
       result.certificates.added
     } new, ${result.certificates.updated} seen before`,
   );
-  if (inv.stats.skippedFiles > 0) o.out(`skipped ${inv.stats.skippedFiles} file(s) holding no certificate source`);
+  if (inv.stats.skippedFiles > 0)
+    o.out(`skipped ${inv.stats.skippedFiles} file(s) holding no certificate source`);
   if (inv.keys.length > 0) {
     const matched = inv.keys.filter((k) => k.matchesFingerprint !== null).length;
-    o.out(`saw ${inv.keys.length} private key(s), ${matched} matching an imported certificate (keys are never stored)`);
+    o.out(
+      `saw ${inv.keys.length} private key(s), ${matched} matching an imported certificate (keys are never stored)`,
+    );
   }
   printTables(o, toInventoryJson(inv));
 }
@@ -172,7 +190,8 @@ async function runInventory(ctx: CommandContext, opts: InventoryOptions): Promis
   const clock = clockAt(opts.at);
   const now = (clock ?? (() => new Date()))();
   const windowMs = opts.expiring === undefined ? undefined : parseWindow(opts.expiring);
-  const filter = windowMs === undefined ? {} : { expiringBefore: new Date(now.getTime() + windowMs).toISOString() };
+  const filter =
+    windowMs === undefined ? {} : { expiringBefore: new Date(now.getTime() + windowMs).toISOString() };
   const loaded = await withStore(ctx, (store) => loadInventory(store, filter));
   const view = storedInventoryJson(loaded, { nowMs: now.getTime() });
   const checks = runChecks(view.problems);
@@ -203,7 +222,10 @@ async function runInventory(ctx: CommandContext, opts: InventoryOptions): Promis
 export function parseWindow(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(w|d|h|m|s)?\s*$/i.exec(text);
   if (m === null) {
-    throw new UsageError(`--expiring takes a window such as 30d, 12h or 2w, got "${text}"`, 'USAGE_WINDOW_INVALID');
+    throw new UsageError(
+      `--expiring takes a window such as 30d, 12h or 2w, got "${text}"`,
+      'USAGE_WINDOW_INVALID',
+    );
   }
   const unit = (m[2] ?? 'd').toLowerCase();
   const ms = { w: 604_800_000, d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 }[unit]!;
@@ -217,7 +239,14 @@ const day = (iso: string): string => iso.slice(0, 10);
 
 function printTables(o: Output, view: InventoryJson): void {
   const anchorRows = (list: InventoryJson['anchors']) =>
-    list.map((a) => [short(a.fingerprint), a.subject || '(empty)', day(a.notAfter), a.keyAlgorithm, a.mesh ?? '-', String(a.sources.length)]);
+    list.map((a) => [
+      short(a.fingerprint),
+      a.subject || '(empty)',
+      day(a.notAfter),
+      a.keyAlgorithm,
+      a.mesh ?? '-',
+      String(a.sources.length),
+    ]);
   o.out('');
   o.out(`Trust anchors (${view.anchors.length})`);
   if (view.anchors.length > 0) {
@@ -226,7 +255,12 @@ function printTables(o: Output, view: InventoryJson): void {
   o.out('');
   o.out(`Intermediates and issuers (${view.intermediates.length})`);
   if (view.intermediates.length > 0) {
-    o.out(table(['FINGERPRINT', 'SUBJECT', 'NOT AFTER', 'KEY', 'MESH', 'SOURCES'], anchorRows(view.intermediates)));
+    o.out(
+      table(
+        ['FINGERPRINT', 'SUBJECT', 'NOT AFTER', 'KEY', 'MESH', 'SOURCES'],
+        anchorRows(view.intermediates),
+      ),
+    );
   }
   o.out('');
   o.out(`Workloads (${view.workloads.length})`);
@@ -275,7 +309,12 @@ function printTables(o: Output, view: InventoryJson): void {
   const byCode = new Map<string, number>();
   for (const p of view.problems) byCode.set(p.code, (byCode.get(p.code) ?? 0) + 1);
   o.out(`Problems (${view.problems.length})`);
-  o.out(table(['CODE', 'COUNT'], [...byCode.entries()].map(([c, n]) => [c, String(n)])));
+  o.out(
+    table(
+      ['CODE', 'COUNT'],
+      [...byCode.entries()].map(([c, n]) => [c, String(n)]),
+    ),
+  );
   o.out('run `meshbridge inventory --problems` for the checks and hints');
 }
 
@@ -290,7 +329,8 @@ function printChecks(o: Output, checks: CheckResult[]): void {
       o.out(`    ${p.message} [${p.code}]`);
       o.out(`      source: ${p.source}`);
     }
-    if (c.problems.length > MAX_PROBLEM_LINES) o.out(`    ... and ${c.problems.length - MAX_PROBLEM_LINES} more (--json lists all)`);
+    if (c.problems.length > MAX_PROBLEM_LINES)
+      o.out(`    ... and ${c.problems.length - MAX_PROBLEM_LINES} more (--json lists all)`);
     o.out(`    hint: ${c.hint}`);
   }
   o.out('');

@@ -43,10 +43,8 @@ const CaseSchema = Type.Object(
   { additionalProperties: false },
 );
 
-const CasesFileSchema = Type.Union([
-  Type.Object({ cases: Type.Array(CaseSchema, { minItems: 1 }) }, { additionalProperties: false }),
-  Type.Array(CaseSchema, { minItems: 1 }),
-]);
+const CaseListSchema = Type.Array(CaseSchema, { minItems: 1 });
+const CasesFileSchema = Type.Object({ cases: CaseListSchema }, { additionalProperties: false });
 
 export type PolicyCase = Static<typeof CaseSchema>;
 
@@ -78,9 +76,12 @@ export function loadPolicyCases(path: string): PolicyCase[] {
 
 export function parsePolicyCases(text: string, file: string): PolicyCase[] {
   const parsed = parseYaml(text, file, 'POLICY_CASES_INVALID');
-  const doc = checkSchema<Static<typeof CasesFileSchema>>(CasesFileSchema, parsed, 'POLICY_CASES_INVALID', 'test cases');
-  const cases = Array.isArray(doc) ? doc : doc.cases;
-  const prefix = Array.isArray(doc) ? [] : ['cases'];
+  // A file is `cases: [...]` or the list itself.
+  const bare = Array.isArray(parsed.value);
+  const cases = bare
+    ? checkSchema<PolicyCase[]>(CaseListSchema, parsed, 'POLICY_CASES_INVALID', 'test cases')
+    : checkSchema<Static<typeof CasesFileSchema>>(CasesFileSchema, parsed, 'POLICY_CASES_INVALID', 'test cases').cases;
+  const prefix = bare ? [] : ['cases'];
   const problems: string[] = [];
   cases.forEach((c, i) => {
     try {

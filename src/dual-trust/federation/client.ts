@@ -286,7 +286,18 @@ function checkBody(
   } catch {
     throw verdictError('FEDERATION_RESPONSE_NOT_UTF8', 'the bundle endpoint answered bytes that are not UTF-8', { rule: 118 });
   }
-  const { bundle, warnings } = SpiffeBundle.parse(td, body, { strict: opts.strict === true });
+  let parsed: ReturnType<typeof SpiffeBundle.parse>;
+  try {
+    parsed = SpiffeBundle.parse(td, body, { strict: opts.strict === true });
+  } catch (err) {
+    if (!(err instanceof SpiffeError)) throw err;
+    // A document the endpoint served is refused (a verdict on the response), not a usage error.
+    throw new DualTrustError(err.code, 'verdict', `the bundle endpoint's answer is refused: ${err.message}`, {
+      ...(err.rule === undefined ? {} : { rule: err.rule }),
+      cause: err,
+    });
+  }
+  const { bundle, warnings } = parsed;
   const now = (opts.clock ?? systemClock)().getTime();
   for (const a of bundle.x509Authorities) {
     for (const uri of a.subjectAltName?.uris ?? []) {

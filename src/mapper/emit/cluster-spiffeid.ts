@@ -35,14 +35,23 @@ export interface ClusterSpiffeIdFile {
 
 export function emitClusterSpiffeIds(rules: MappingRules, result: MappingResult): ClusterSpiffeIdFile[] {
   // cluster -> "rule\0mesh" -> namespaces
-  const groups = new Map<string | null, Map<string, { rule: number; mesh: MeshName | null; namespaces: Set<string> }>>();
+  const groups = new Map<
+    string | null,
+    Map<string, { rule: number; mesh: MeshName | null; namespaces: Set<string> }>
+  >();
   for (const m of result.identities) {
     if (m.namespace === null) continue;
     let byRule = groups.get(m.cluster);
-    if (byRule === undefined) groups.set(m.cluster, (byRule = new Map()));
+    if (byRule === undefined) {
+      byRule = new Map();
+      groups.set(m.cluster, byRule);
+    }
     const key = `${m.rule}\u0000${m.mesh ?? ''}`;
     let g = byRule.get(key);
-    if (g === undefined) byRule.set(key, (g = { rule: m.rule, mesh: m.mesh, namespaces: new Set() }));
+    if (g === undefined) {
+      g = { rule: m.rule, mesh: m.mesh, namespaces: new Set() };
+      byRule.set(key, g);
+    }
     g.namespaces.add(m.namespace);
   }
   const files: ClusterSpiffeIdFile[] = [];
@@ -72,8 +81,14 @@ function manifest(
 ): Record<string, unknown> {
   const rule = rules.rules[index]!;
   const toGo = (key: Placeholder) =>
-    key === 'cluster' ? (cluster ?? '{{ .ClusterName }}') : key === 'mesh' ? (mesh ?? 'unknown') : GO_TEMPLATE[key];
-  const name = k8sName(['meshbridge', cluster ?? '', rule.name ?? `rule${index}`, mesh ?? ''].filter(Boolean).join('-'));
+    key === 'cluster'
+      ? (cluster ?? '{{ .ClusterName }}')
+      : key === 'mesh'
+        ? (mesh ?? 'unknown')
+        : GO_TEMPLATE[key];
+  const name = k8sName(
+    ['meshbridge', cluster ?? '', rule.name ?? `rule${index}`, mesh ?? ''].filter(Boolean).join('-'),
+  );
   const spec: Record<string, unknown> = {
     spiffeIDTemplate: rule.spiffeId.map(toGo),
     namespaceSelector: {

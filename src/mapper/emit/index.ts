@@ -95,7 +95,8 @@ export function emit(input: EmitInput): EmitOutput {
             source: input.spireDump.source ?? null,
             entries: input.spireDump.entries.length,
           },
-          ownership: 'entries whose hint is "meshbridge" or starts with "meshbridge:" were created by meshbridge; no other entry is ever proposed for deletion',
+          ownership:
+            'entries whose hint is "meshbridge" or starts with "meshbridge:" were created by meshbridge; no other entry is ever proposed for deletion',
           summary: plan.summary,
           items: plan.items,
         }),
@@ -152,12 +153,16 @@ export function emit(input: EmitInput): EmitOutput {
     if (out.cutover.length > 0) {
       files.push({
         path: 'istio/authorization-policies.cutover.yaml',
-        content: yamlDocs(out.cutover, ['AuthorizationPolicies naming old and new principals: apply for the cutover.']),
+        content: yamlDocs(out.cutover, [
+          'AuthorizationPolicies naming old and new principals: apply for the cutover.',
+        ]),
         description: `${out.cutover.length} AuthorizationPolicies (old and new principals)`,
       });
       files.push({
         path: 'istio/authorization-policies.final.yaml',
-        content: yamlDocs(out.final, ['AuthorizationPolicies naming only the new principals: apply when the cutover ends.']),
+        content: yamlDocs(out.final, [
+          'AuthorizationPolicies naming only the new principals: apply when the cutover ends.',
+        ]),
         description: `${out.final.length} AuthorizationPolicies (new principals only)`,
       });
     }
@@ -169,19 +174,27 @@ export function emit(input: EmitInput): EmitOutput {
     if (out.cutover.length > 0) {
       files.push({
         path: 'linkerd/meshtls-authentications.cutover.yaml',
-        content: yamlDocs(out.cutover, ['MeshTLSAuthentications naming old identities and new SPIFFE IDs: apply for the cutover.']),
+        content: yamlDocs(out.cutover, [
+          'MeshTLSAuthentications naming old identities and new SPIFFE IDs: apply for the cutover.',
+        ]),
         description: `${out.cutover.length} MeshTLSAuthentications (old and new identities)`,
       });
       files.push({
         path: 'linkerd/meshtls-authentications.final.yaml',
-        content: yamlDocs(out.final, ['MeshTLSAuthentications naming only the SPIFFE IDs: apply when the cutover ends.']),
+        content: yamlDocs(out.final, [
+          'MeshTLSAuthentications naming only the SPIFFE IDs: apply when the cutover ends.',
+        ]),
         description: `${out.final.length} MeshTLSAuthentications (SPIFFE IDs only)`,
       });
     }
   }
 
   if (want.has('csv')) {
-    files.push({ path: 'mapping.csv', content: mappingCsv(result), description: `${result.mappings.length} mappings (CSV)` });
+    files.push({
+      path: 'mapping.csv',
+      content: mappingCsv(result),
+      description: `${result.mappings.length} mappings (CSV)`,
+    });
   }
   if (want.has('json')) {
     files.push({

@@ -19,7 +19,7 @@ import { type MappingProblem, problem } from '../problems.js';
 import type { MappingRules } from '../rules.js';
 import { asObj, cleanCopy, type PolicyObject, stringList } from './policies.js';
 import type { Translation, Translator } from './translate.js';
-import { unique } from './translate.js';
+import { ordered, unique } from './translate.js';
 
 export interface IstioOutput {
   trustDomain: string;
@@ -100,10 +100,14 @@ function rewritePolicy(
     }
     if (t.kind === 'unmapped') {
       problems.push(
-        problem('POLICY_PRINCIPAL_UNMAPPED', `${where} ${field}: "${value}" is kept as it is: ${t.note ?? 'no translation'}`, {
-          meshIdentity: value,
-          details: { policy: p.locator, field },
-        }),
+        problem(
+          'POLICY_PRINCIPAL_UNMAPPED',
+          `${where} ${field}: "${value}" is kept as it is: ${t.note ?? 'no translation'}`,
+          {
+            meshIdentity: value,
+            details: { policy: p.locator, field },
+          },
+        ),
       );
     } else if (t.kind === 'expanded') {
       problems.push(
@@ -125,7 +129,7 @@ function rewritePolicy(
       else if (t.kind === 'any') kept.push('*');
       else added.push(...t.values);
     }
-    return { cutover: unique([...values, ...added]), final: unique([...kept, ...added]) };
+    return { cutover: ordered([...values, ...unique(added)]), final: ordered([...kept, ...unique(added)]) };
   };
 
   const specs = [asObj(cutover.spec), asObj(final.spec)] as const;

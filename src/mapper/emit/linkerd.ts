@@ -17,7 +17,7 @@ import { type MappingProblem, problem } from '../problems.js';
 import type { MappingRules } from '../rules.js';
 import { asObj, cleanCopy, type PolicyObject, stringList } from './policies.js';
 import type { Translation, Translator } from './translate.js';
-import { unique } from './translate.js';
+import { ordered, unique } from './translate.js';
 
 export interface LinkerdOutput {
   cutover: Record<string, unknown>[];
@@ -25,14 +25,21 @@ export interface LinkerdOutput {
   problems: MappingProblem[];
 }
 
-export function emitLinkerd(rules: MappingRules, policies: readonly PolicyObject[], tr: Translator): LinkerdOutput {
+export function emitLinkerd(
+  rules: MappingRules,
+  policies: readonly PolicyObject[],
+  tr: Translator,
+): LinkerdOutput {
   const problems: MappingProblem[] = [];
   const cutover: Record<string, unknown>[] = [];
   const final: Record<string, unknown>[] = [];
   for (const p of policies) {
     if (p.kind !== 'MeshTLSAuthentication') continue;
     const where = `MeshTLSAuthentication ${p.namespace ?? 'default'}/${p.name}`;
-    const annotations = (phase: string) => ({ 'meshbridge.io/phase': phase, 'meshbridge.io/rules-hash': rules.hash });
+    const annotations = (phase: string) => ({
+      'meshbridge.io/phase': phase,
+      'meshbridge.io/rules-hash': rules.hash,
+    });
     const c = cleanCopy(p.object, annotations('cutover'));
     const f = cleanCopy(p.object, annotations('final'));
     const cs = asObj(c.spec) ?? {};
@@ -40,10 +47,14 @@ export function emitLinkerd(rules: MappingRules, policies: readonly PolicyObject
     const note = (value: string, t: Translation, field: string) => {
       if (t.kind === 'unmapped') {
         problems.push(
-          problem('POLICY_PRINCIPAL_UNMAPPED', `${where} ${field}: "${value}" is kept as it is: ${t.note ?? 'no translation'}`, {
-            meshIdentity: value,
-            details: { policy: p.locator, field },
-          }),
+          problem(
+            'POLICY_PRINCIPAL_UNMAPPED',
+            `${where} ${field}: "${value}" is kept as it is: ${t.note ?? 'no translation'}`,
+            {
+              meshIdentity: value,
+              details: { policy: p.locator, field },
+            },
+          ),
         );
       } else if (t.kind === 'expanded') {
         problems.push(
@@ -74,21 +85,28 @@ export function emitLinkerd(rules: MappingRules, policies: readonly PolicyObject
       if (kind === 'ServiceAccount' && typeof r?.name === 'string') {
         label = `ServiceAccount ${ns}/${r.name}`;
         const ids = tr.exactIds('linkerd', ns, r.name, null);
-        t = ids.length > 0 ? { values: ids, kind: 'exact' } : { values: [], kind: 'unmapped', note: 'no rule matches it' };
+        t =
+          ids.length > 0
+            ? { values: ids, kind: 'exact' }
+            : { values: [], kind: 'unmapped', note: 'no rule matches it' };
       } else if (kind === 'ServiceAccount' || kind === 'Namespace') {
         const name = typeof r?.name === 'string' ? r.name : ns;
         label = `${String(kind)} ${name}`;
         t = tr.linkerdNamespace(kind === 'Namespace' ? name : ns);
       } else {
         label = `${String(kind)} reference`;
-        t = { values: [], kind: 'unmapped', note: `identityRefs of kind ${String(kind)} cannot be translated` };
+        t = {
+          values: [],
+          kind: 'unmapped',
+          note: `identityRefs of kind ${String(kind)} cannot be translated`,
+        };
       }
       note(label, t, `identityRefs[${i}]`);
       if (t.kind === 'unmapped') keptRefs.push(ref);
       else added.push(...t.values);
     });
-    if (old.length > 0 || added.length > 0) cs.identities = unique([...old, ...added]);
-    const finalIds = unique([...kept, ...added]);
+    if (old.length > 0 || added.length > 0) cs.identities = ordered([...old, ...unique(added)]);
+    const finalIds = ordered([...kept, ...unique(added)]);
     if (finalIds.length > 0) fs.identities = finalIds;
     else delete fs.identities;
     if (keptRefs.length > 0) fs.identityRefs = keptRefs;

@@ -71,9 +71,13 @@ function policyOf(item: unknown, locator: string): PolicyObject | null {
     });
   }
   if (item.spec !== undefined && !isObj(item.spec)) {
-    throw new MapperError('POLICY_INVALID', `${locator}: ${String(kind)} ${meta.name} has a spec that is not a mapping`, {
-      details: { locator },
-    });
+    throw new MapperError(
+      'POLICY_INVALID',
+      `${locator}: ${String(kind)} ${meta.name} has a spec that is not a mapping`,
+      {
+        details: { locator },
+      },
+    );
   }
   return {
     locator,
@@ -85,10 +89,20 @@ function policyOf(item: unknown, locator: string): PolicyObject | null {
   };
 }
 
-const DROPPED_METADATA = ['resourceVersion', 'uid', 'creationTimestamp', 'generation', 'managedFields', 'selfLink'];
+const DROPPED_METADATA = [
+  'resourceVersion',
+  'uid',
+  'creationTimestamp',
+  'generation',
+  'managedFields',
+  'selfLink',
+];
 
 /** A copy fit to apply again: no status, no server-set metadata, meshbridge annotations added. */
-export function cleanCopy(obj: Record<string, unknown>, annotations: Record<string, string>): Record<string, unknown> {
+export function cleanCopy(
+  obj: Record<string, unknown>,
+  annotations: Record<string, string>,
+): Record<string, unknown> {
   const copy = structuredClone(obj);
   delete copy.status;
   const meta = isObj(copy.metadata) ? copy.metadata : {};

@@ -38,13 +38,29 @@ export function mapJson(result: MappingResult, extraProblems: readonly MappingPr
   };
 }
 
-export const CSV_COLUMNS = ['fingerprint', 'mesh', 'cluster', 'meshIdentity', 'spiffeId', 'rule', 'owner'] as const;
+export const CSV_COLUMNS = [
+  'fingerprint',
+  'mesh',
+  'cluster',
+  'meshIdentity',
+  'spiffeId',
+  'rule',
+  'owner',
+] as const;
 
 export function mappingCsv(result: MappingResult): string {
   const lines = [CSV_COLUMNS.join(',')];
   for (const m of result.mappings) {
     lines.push(
-      [m.fingerprint, m.mesh ?? '', m.cluster ?? '', m.meshIdentity, m.spiffeId, String(m.rule), m.owner ?? '']
+      [
+        m.fingerprint,
+        m.mesh ?? '',
+        m.cluster ?? '',
+        m.meshIdentity,
+        m.spiffeId,
+        String(m.rule),
+        m.owner ?? '',
+      ]
         .map(csvField)
         .join(','),
     );

@@ -44,7 +44,10 @@ export class Translator {
       else list.push(m);
       if (m.mesh !== null) {
         let set = clusters.get(m.mesh);
-        if (set === undefined) clusters.set(m.mesh, (set = new Set()));
+        if (set === undefined) {
+          set = new Set();
+          clusters.set(m.mesh, set);
+        }
         set.add(m.cluster);
       }
     }
@@ -120,7 +123,9 @@ export class Translator {
       for (const cluster of this.clustersOf('istio')) {
         const rule = firstMatch(this.rules, { mesh: 'istio', cluster, namespace: ns });
         if (rule === null) continue;
-        const r = rule.spiffeId.render(this.values({ cluster, namespace: ns, serviceAccount: MARK, mesh: 'istio' }));
+        const r = rule.spiffeId.render(
+          this.values({ cluster, namespace: ns, serviceAccount: MARK, mesh: 'istio' }),
+        );
         if (!r.ok) continue;
         const at = r.value.indexOf(MARK);
         if (at === -1 || at !== r.value.length - 1 || !r.value.slice(0, at).includes(ns)) {
@@ -144,9 +149,10 @@ export class Translator {
 
   private istioSuffix(suffix: string): Translation {
     let fixed: { namespace: string | null; serviceAccount: string; mustContain: string[] } | null = null;
-    let m = /^\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(suffix);
-    if (m) fixed = { namespace: m[1]!, serviceAccount: m[2]!, mustContain: [m[1]!, m[2]!] };
-    else if ((m = /^\/sa\/([^/]+)$/.exec(suffix))) fixed = { namespace: null, serviceAccount: m[1]!, mustContain: [m[1]!] };
+    const both = /^\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(suffix);
+    const saOnly = /^\/sa\/([^/]+)$/.exec(suffix);
+    if (both) fixed = { namespace: both[1]!, serviceAccount: both[2]!, mustContain: [both[1]!, both[2]!] };
+    else if (saOnly) fixed = { namespace: null, serviceAccount: saOnly[1]!, mustContain: [saOnly[1]!] };
     else if (/^[a-zA-Z0-9._-]+$/.test(suffix))
       fixed = { namespace: null, serviceAccount: `${MARK}${suffix}`, mustContain: [suffix] };
     if (fixed !== null) {
@@ -155,7 +161,7 @@ export class Translator {
       for (const cluster of this.clustersOf('istio')) {
         const candidates =
           fixed.namespace === null
-            ? this.rules.rules.filter((r) => this.couldMatch(r, 'istio', cluster))
+            ? this.reachable('istio', cluster)
             : [firstMatch(this.rules, { mesh: 'istio', cluster, namespace: fixed.namespace })].filter(
                 (r): r is CompiledRule => r !== null,
               );
@@ -231,9 +237,19 @@ export class Translator {
       : { values: [], kind: 'unmapped', note: `the inventory has no workload in namespace ${namespace}` };
   }
 
-  private couldMatch(rule: CompiledRule, mesh: MeshName, cluster: string | null): boolean {
-    // Namespace open: the rule matches some namespace of this mesh and cluster.
-    return ruleMatches({ ...rule, match: { ...rule.match, namespace: null } }, { mesh, cluster, namespace: null });
+  /**
+   * The rules that can win for some namespace of this mesh and cluster, in order: up to
+   * and including the first one without a namespace condition (it shadows all later ones).
+   */
+  private reachable(mesh: MeshName, cluster: string | null): CompiledRule[] {
+    const out: CompiledRule[] = [];
+    for (const rule of this.rules.rules) {
+      const open = { ...rule, match: { ...rule.match, namespace: null } };
+      if (!ruleMatches(open, { mesh, cluster, namespace: null })) continue;
+      out.push(rule);
+      if (rule.match.namespace === null) break;
+    }
+    return out;
   }
 
   private values(v: Omit<TemplateValues, 'trustDomain'>): TemplateValues {
@@ -253,4 +269,9 @@ export class Translator {
 
 export function unique(values: Iterable<string>): string[] {
   return [...new Set(values)].sort();
+}
+
+/** Each value once, in first-seen order (old values stay where the team wrote them). */
+export function ordered(values: Iterable<string>): string[] {
+  return [...new Set(values)];
 }

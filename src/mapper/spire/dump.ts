@@ -117,10 +117,14 @@ export function parseSpireEntryDump(text: string, source: string): SpireEntryDum
   for (const [i, e] of json.entries.entries()) {
     const id = e.id ?? e.entry_id;
     if (id === undefined) {
-      throw new MapperError('SPIRE_DUMP_INVALID', `${source}: /entries/${i} has no id`, { details: { source, index: i } });
+      throw new MapperError('SPIRE_DUMP_INVALID', `${source}: /entries/${i} has no id`, {
+        details: { source, index: i },
+      });
     }
     if (ids.has(id)) {
-      throw new MapperError('SPIRE_DUMP_INVALID', `${source}: entry id ${id} appears twice`, { details: { source, id } });
+      throw new MapperError('SPIRE_DUMP_INVALID', `${source}: entry id ${id} appears twice`, {
+        details: { source, id },
+      });
     }
     ids.add(id);
     const hint = e.hint ?? '';
@@ -169,7 +173,10 @@ export function summarizeSpireDump(dump: { entries: readonly SpireEntry[] }): Sp
 }
 
 /** The sync logic of `meshbridge spire sync --entries FILE`: the dump to store and what it holds. */
-export function prepareSpireEntrySync(text: string, source: string): { dump: SpireEntryDump; summary: SpireDumpSummary } {
+export function prepareSpireEntrySync(
+  text: string,
+  source: string,
+): { dump: SpireEntryDump; summary: SpireDumpSummary } {
   const dump = parseSpireEntryDump(text, source);
   return { dump, summary: summarizeSpireDump(dump) };
 }

@@ -102,7 +102,11 @@ export function selectorKey(selectors: readonly { type: string; value: string }[
     .join('\u0000');
 }
 
-export function entryKey(e: { spiffe_id: string; parent_id: string; selectors: { type: string; value: string }[] }): string {
+export function entryKey(e: {
+  spiffe_id: string;
+  parent_id: string;
+  selectors: { type: string; value: string }[];
+}): string {
   return `${e.spiffe_id}\u0001${e.parent_id}\u0001${selectorKey(e.selectors)}`;
 }
 

@@ -14,7 +14,13 @@
 import type { MappingProblem } from '../problems.js';
 import { problem } from '../problems.js';
 import type { SpireEntry } from './dump.js';
-import { type DesiredEntry, entryKey, ownerFromHint, type SpireRegistrationEntry, selectorKey } from './entries.js';
+import {
+  type DesiredEntry,
+  entryKey,
+  ownerFromHint,
+  type SpireRegistrationEntry,
+  selectorKey,
+} from './entries.js';
 
 export type PlanAction = 'create' | 'keep' | 'update' | 'would-delete';
 
@@ -43,7 +49,10 @@ export interface SpirePlan {
   problems: MappingProblem[];
 }
 
-export function planSpireEntries(desired: readonly DesiredEntry[], existing: readonly SpireEntry[]): SpirePlan {
+export function planSpireEntries(
+  desired: readonly DesiredEntry[],
+  existing: readonly SpireEntry[],
+): SpirePlan {
   const byKey = new Map<string, SpireEntry[]>();
   for (const e of existing) {
     const key = entryKey({ spiffe_id: e.spiffeId, parent_id: e.parentId, selectors: e.selectors });
@@ -73,11 +82,17 @@ export function planSpireEntries(desired: readonly DesiredEntry[], existing: rea
       matched.add(mine.id);
       const changes = differences(e, mine);
       if (changes.length === 0) {
-        items.push({ ...base, action: 'keep', entryId: mine.id, ownedBy: 'meshbridge', reason: 'exists as wanted' });
+        items.push({
+          action: 'keep',
+          ...base,
+          entryId: mine.id,
+          ownedBy: 'meshbridge',
+          reason: 'exists as wanted',
+        });
       } else {
         items.push({
-          ...base,
           action: 'update',
+          ...base,
           entryId: mine.id,
           ownedBy: 'meshbridge',
           reason: `meshbridge's entry differs in ${changes.join(', ')}`,
@@ -90,11 +105,12 @@ export function planSpireEntries(desired: readonly DesiredEntry[], existing: rea
     if (theirs !== undefined) {
       matched.add(theirs.id);
       items.push({
-        ...base,
         action: 'keep',
+        ...base,
         entryId: theirs.id,
         ownedBy: 'foreign',
-        reason: 'an entry with this SPIFFE ID, parent and selectors exists but was not created by meshbridge; left as it is',
+        reason:
+          'an entry with this SPIFFE ID, parent and selectors exists but was not created by meshbridge; left as it is',
       });
       problems.push(
         problem(
@@ -105,7 +121,13 @@ export function planSpireEntries(desired: readonly DesiredEntry[], existing: rea
       );
       continue;
     }
-    items.push({ ...base, action: 'create', entryId: null, ownedBy: 'meshbridge', reason: 'not registered yet' });
+    items.push({
+      action: 'create',
+      ...base,
+      entryId: null,
+      ownedBy: 'meshbridge',
+      reason: 'not registered yet',
+    });
     creates.push(e);
   }
 

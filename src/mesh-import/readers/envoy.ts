@@ -87,20 +87,39 @@ function readSecret(b: ExtractionBuilder, secret: Obj, object: string, kind: Sou
       typed.trust_domains.forEach((td, i) => {
         if (!isObj(td)) return;
         const name = str(td.name) ?? String(i);
-        n += anchors(b, td.trust_bundle, object, `validation_context.custom_validator_config.trust_domains[${name}]`, kind, 'anchor');
+        n += anchors(
+          b,
+          td.trust_bundle,
+          object,
+          `validation_context.custom_validator_config.trust_domains[${name}]`,
+          kind,
+          'anchor',
+        );
       });
     }
   }
   return n;
 }
 
-function anchors(b: ExtractionBuilder, ds: unknown, object: string, key: string, kind: SourceKind, hint: RoleHint): number {
+function anchors(
+  b: ExtractionBuilder,
+  ds: unknown,
+  object: string,
+  key: string,
+  kind: SourceKind,
+  hint: RoleHint,
+): number {
   const data = dataSource(b, ds, object, key);
   if (data === undefined) return 0;
   return b.material(b.source(kind, 'istio', object, key), data, { hint, required: true });
 }
 
-function dataSource(b: ExtractionBuilder, ds: unknown, object: string, key: string): Uint8Array | string | undefined {
+function dataSource(
+  b: ExtractionBuilder,
+  ds: unknown,
+  object: string,
+  key: string,
+): Uint8Array | string | undefined {
   if (!isObj(ds)) return undefined;
   const inlineBytes = str(ds.inline_bytes);
   if (inlineBytes !== undefined) return decodeBase64Strict(inlineBytes, `${b.file}#${object}[${key}]`);

@@ -19,13 +19,26 @@ export function isKubernetesObject(v: unknown): v is Obj {
 }
 
 /** Reads one object (or a List of them). Returns how many certificates it held. */
-export function readKubernetesObject(b: ExtractionBuilder, obj: Obj, ctx: KubeContext, index: number, depth = 0): number {
+export function readKubernetesObject(
+  b: ExtractionBuilder,
+  obj: Obj,
+  ctx: KubeContext,
+  index: number,
+  depth = 0,
+): number {
   if (depth > 8) throw tooDeep(b.file);
   const kind = obj.kind as string;
   if ((kind === 'List' || kind.endsWith('List')) && Array.isArray(obj.items)) {
     let n = 0;
     obj.items.forEach((item, i) => {
-      if (isObj(item)) n += readKubernetesObject(b, { apiVersion: 'v1', ...item, kind: str(item.kind) ?? 'Unknown' }, ctx, i, depth + 1);
+      if (isObj(item))
+        n += readKubernetesObject(
+          b,
+          { apiVersion: 'v1', ...item, kind: str(item.kind) ?? 'Unknown' },
+          ctx,
+          i,
+          depth + 1,
+        );
     });
     return n;
   }
@@ -52,7 +65,11 @@ function objectRef(obj: Obj, index: number): ObjectRef {
   const name = str(meta.name) ?? `#${index + 1}`;
   const namespace = str(meta.namespace);
   const kind = (obj.kind as string).toLowerCase();
-  return { object: namespace === undefined ? `${kind}/${name}` : `${kind}/${namespace}/${name}`, name, namespace };
+  return {
+    object: namespace === undefined ? `${kind}/${name}` : `${kind}/${namespace}/${name}`,
+    name,
+    namespace,
+  };
 }
 
 // ---------------------------------------------------------------- Secrets
@@ -127,11 +144,19 @@ const KUBERNETES_TLS: SecretShape = {
 
 const GENERIC_SECRET: SecretShape = { kind: 'kubernetes-secret', mesh: null, rules: {} };
 
-function secretShape(type: string | undefined, name: string, keys: Set<string>, forced: Mesh | null): SecretShape {
+function secretShape(
+  type: string | undefined,
+  name: string,
+  keys: Set<string>,
+  forced: Mesh | null,
+): SecretShape {
   if (type === 'istio.io/ca-root' || name === 'istio-ca-secret') return ISTIO_CA_SECRET;
   if (name === 'cacerts') return ISTIO_CACERTS;
   if (name === 'linkerd-identity-issuer') return LINKERD_ISSUER;
-  if (keys.has('ca-cert.pem') && (keys.has('root-cert.pem') || keys.has('cert-chain.pem') || keys.has('ca-key.pem'))) {
+  if (
+    keys.has('ca-cert.pem') &&
+    (keys.has('root-cert.pem') || keys.has('cert-chain.pem') || keys.has('ca-key.pem'))
+  ) {
     return ISTIO_CACERTS;
   }
   if (keys.has('crt.pem') && keys.has('key.pem')) return LINKERD_ISSUER;
@@ -159,16 +184,25 @@ function readSecret(b: ExtractionBuilder, obj: Obj, ref: ObjectRef, ctx: KubeCon
   return readKeyedValues(b, shape, ref, values);
 }
 
-function readKeyedValues(b: ExtractionBuilder, shape: SecretShape, ref: ObjectRef, values: Map<string, Uint8Array | string>): number {
+function readKeyedValues(
+  b: ExtractionBuilder,
+  shape: SecretShape,
+  ref: ObjectRef,
+  values: Map<string, Uint8Array | string>,
+): number {
   let n = 0;
   // Certificates first, so a key knows which source its certificate came from.
-  const ordered = [...values.entries()].sort(([a], [c]) => Number(isKeyRule(shape, a)) - Number(isKeyRule(shape, c)));
+  const ordered = [...values.entries()].sort(
+    ([a], [c]) => Number(isKeyRule(shape, a)) - Number(isKeyRule(shape, c)),
+  );
   for (const [key, value] of ordered) {
     const rule = shape.rules[key];
     if (rule?.ignore) continue;
     const source = b.source(shape.kind, shape.mesh, ref.object, key);
     if (rule?.keyFor !== undefined) {
-      const paired = values.has(rule.keyFor) ? b.source(shape.kind, shape.mesh, ref.object, rule.keyFor).locator : undefined;
+      const paired = values.has(rule.keyFor)
+        ? b.source(shape.kind, shape.mesh, ref.object, rule.keyFor).locator
+        : undefined;
       b.material(source, value, paired === undefined ? {} : { pairedWith: paired });
       continue;
     }
@@ -223,7 +257,8 @@ function readConfigMap(b: ExtractionBuilder, obj: Obj, ref: ObjectRef, ctx: Kube
   }
   let shape = GENERIC_CONFIGMAP;
   if (ref.name === 'istio-ca-root-cert' || values.has('root-cert.pem')) shape = ISTIO_ROOT_CERT;
-  else if (ref.name === 'linkerd-identity-trust-roots' || values.has('ca-bundle.crt')) shape = LINKERD_TRUST_ROOTS;
+  else if (ref.name === 'linkerd-identity-trust-roots' || values.has('ca-bundle.crt'))
+    shape = LINKERD_TRUST_ROOTS;
   return n + readKeyedValues(b, shape, ref, values);
 }
 

@@ -8,16 +8,26 @@ import type { ExtractionBuilder } from '../extraction.js';
 import { isObj, type Obj, path, str } from './values.js';
 
 export function isLinkerdValues(doc: unknown): doc is Obj {
-  return isObj(doc) && (typeof doc.identityTrustAnchorsPEM === 'string' || typeof path(doc, 'global', 'identityTrustAnchorsPEM') === 'string');
+  return (
+    isObj(doc) &&
+    (typeof doc.identityTrustAnchorsPEM === 'string' ||
+      typeof path(doc, 'global', 'identityTrustAnchorsPEM') === 'string')
+  );
 }
 
 /** Reads the anchors and issuer of one values document. `object` names where the document sits. */
 export function readLinkerdValues(b: ExtractionBuilder, doc: Obj, object?: string): number {
   let n = 0;
-  const anchorsKey = typeof doc.identityTrustAnchorsPEM === 'string' ? 'identityTrustAnchorsPEM' : 'global.identityTrustAnchorsPEM';
+  const anchorsKey =
+    typeof doc.identityTrustAnchorsPEM === 'string'
+      ? 'identityTrustAnchorsPEM'
+      : 'global.identityTrustAnchorsPEM';
   const anchors = str(doc.identityTrustAnchorsPEM) ?? str(path(doc, 'global', 'identityTrustAnchorsPEM'));
   if (anchors !== undefined) {
-    n += b.material(b.source('linkerd-values', 'linkerd', object, anchorsKey), anchors, { hint: 'anchor', required: true });
+    n += b.material(b.source('linkerd-values', 'linkerd', object, anchorsKey), anchors, {
+      hint: 'anchor',
+      required: true,
+    });
   }
   const tls = path(doc, 'identity', 'issuer', 'tls');
   const crt = str(path(tls, 'crtPEM'));

@@ -23,9 +23,13 @@ export function path(obj: unknown, ...keys: string[]): unknown {
 }
 
 export function tooDeep(where: string): ImportError {
-  return new ImportError('INPUT_TOO_DEEP', `${where} nests deeper than ${MAX_DEPTH} levels; it is not a manifest or dump meshbridge reads`, {
-    details: { source: where },
-  });
+  return new ImportError(
+    'INPUT_TOO_DEEP',
+    `${where} nests deeper than ${MAX_DEPTH} levels; it is not a manifest or dump meshbridge reads`,
+    {
+      details: { source: where },
+    },
+  );
 }
 
 /** `certificateChain` -> `certificate_chain`; `@type` and snake_case keys stay as they are. */
@@ -34,7 +38,12 @@ export function snakeKey(k: string): string {
 }
 
 /** Deep copy with every mapping key in snake_case; says whether any camelCase key was seen. */
-export function toSnake(value: unknown, where: string, depth = 0, seen = { camel: false }): { value: unknown; camel: boolean } {
+export function toSnake(
+  value: unknown,
+  where: string,
+  depth = 0,
+  seen = { camel: false },
+): { value: unknown; camel: boolean } {
   if (depth > MAX_DEPTH) throw tooDeep(where);
   let out: unknown = value;
   if (Array.isArray(value)) {
@@ -52,7 +61,13 @@ export function toSnake(value: unknown, where: string, depth = 0, seen = { camel
 }
 
 /** Every string leaf holding a PEM BEGIN line, with its JSON path. */
-export function pemStrings(value: unknown, where: string, at = '$', depth = 0, out: { path: string; text: string }[] = []) {
+export function pemStrings(
+  value: unknown,
+  where: string,
+  at = '$',
+  depth = 0,
+  out: { path: string; text: string }[] = [],
+) {
   if (depth > MAX_DEPTH) throw tooDeep(where);
   if (typeof value === 'string') {
     if (value.includes('-----BEGIN')) out.push({ path: at, text: value });
@@ -62,7 +77,13 @@ export function pemStrings(value: unknown, where: string, at = '$', depth = 0, o
     });
   } else if (isObj(value)) {
     for (const [k, v] of Object.entries(value)) {
-      pemStrings(v, where, /^[A-Za-z_][\w]*$/.test(k) ? `${at}.${k}` : `${at}[${JSON.stringify(k)}]`, depth + 1, out);
+      pemStrings(
+        v,
+        where,
+        /^[A-Za-z_][\w]*$/.test(k) ? `${at}.${k}` : `${at}[${JSON.stringify(k)}]`,
+        depth + 1,
+        out,
+      );
     }
   }
   return out;

@@ -8,7 +8,11 @@ export const DEFAULT_MAX_ALIAS_COUNT = 100;
  * the yaml library's guard against "billion laughs" bombs); a document over the cap
  * or with a syntax error stops the import with a coded error.
  */
-export function parseYamlDocuments(text: string, where: string, maxAliasCount = DEFAULT_MAX_ALIAS_COUNT): unknown[] {
+export function parseYamlDocuments(
+  text: string,
+  where: string,
+  maxAliasCount = DEFAULT_MAX_ALIAS_COUNT,
+): unknown[] {
   let docs: ReturnType<typeof parseAllDocuments>;
   try {
     docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false });
@@ -40,10 +44,14 @@ export function parseYamlDocuments(text: string, where: string, maxAliasCount = 
           { details: { source: where, document: i + 1, maxAliasCount }, cause: err },
         );
       }
-      throw new ImportError('INPUT_YAML_MALFORMED', `${where}: YAML document ${i + 1}: ${(err as Error).message}`, {
-        details: { source: where, document: i + 1 },
-        cause: err,
-      });
+      throw new ImportError(
+        'INPUT_YAML_MALFORMED',
+        `${where}: YAML document ${i + 1}: ${(err as Error).message}`,
+        {
+          details: { source: where, document: i + 1 },
+          cause: err,
+        },
+      );
     }
   }
   return out;

@@ -17,7 +17,11 @@ import { isObj, type Obj, str, toSnake } from './values.js';
 const CHAIN_KEYS = ['ca_cert', 'cert_chain'] as const;
 
 function isEntry(v: unknown): v is Obj {
-  return isObj(v) && typeof v.identity === 'string' && (Array.isArray(v.cert_chain) || Array.isArray(v.root_certs) || Array.isArray(v.ca_cert));
+  return (
+    isObj(v) &&
+    typeof v.identity === 'string' &&
+    (Array.isArray(v.cert_chain) || Array.isArray(v.root_certs) || Array.isArray(v.ca_cert))
+  );
 }
 
 /** `root` already snake-cased. */
