@@ -56,6 +56,8 @@ CREATE TABLE static_key_consumers (
 CREATE TABLE static_key_transitions (
   id TEXT PRIMARY KEY,
   key_name TEXT NOT NULL REFERENCES static_keys (name) ON DELETE CASCADE,
+  -- the key's version this change produced: orders a key's history
+  key_version BIGINT NOT NULL,
   kind TEXT NOT NULL CHECK (kind IN ('add', 'advance', 'rollback', 'recover')),
   from_state TEXT,
   to_state TEXT NOT NULL,
@@ -66,7 +68,8 @@ CREATE TABLE static_key_transitions (
   backend_from_version TEXT,
   backend_to_version TEXT
 );
-CREATE INDEX static_key_transitions_key_idx ON static_key_transitions (key_name, at);
+CREATE UNIQUE INDEX static_key_transitions_key_idx ON static_key_transitions (key_name, key_version);
+CREATE INDEX static_key_transitions_at_idx ON static_key_transitions (at);
 
 -- The crash journal: written (with the key's version bumped) BEFORE a backend write,
 -- deleted in the same transaction as the ledger update after it. A row left behind

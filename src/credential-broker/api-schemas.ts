@@ -8,11 +8,16 @@ import { Duration, NAME_PATTERN, Purpose } from './policy/schema.js';
 export const ErrorReply = Type.Object(
   {
     error: Type.Object({
-      code: Type.String({ description: 'stable error code, e.g. SVID_EXPIRED, POLICY_NO_RULE, BACKEND_UNAVAILABLE' }),
+      code: Type.String({
+        description: 'stable error code, e.g. SVID_EXPIRED, POLICY_NO_RULE, BACKEND_UNAVAILABLE',
+      }),
       message: Type.String(),
     }),
   },
-  { description: 'Every failure: 400, 401 (no or bad SVID), 403 (policy), 404, 429, 5xx (503 with Retry-After)' },
+  {
+    description:
+      'Every failure: 400, 401 (no or bad SVID), 403 (policy), 404, 429, 5xx (503 with Retry-After)',
+  },
 );
 export type ErrorReplyBody = Static<typeof ErrorReply>;
 
@@ -54,7 +59,9 @@ export const Identity = Type.Object({
   spiffeId: Type.String(),
   method: Type.Union([Type.Literal('x509'), Type.Literal('jwt')]),
   issuer: Type.Object({ kind: Type.String(), fingerprint: Type.String(), label: Type.String() }),
-  presented: Type.Optional(Type.String({ description: 'a Linkerd DNS identity the SPIFFE ID was mapped from' })),
+  presented: Type.Optional(
+    Type.String({ description: 'a Linkerd DNS identity the SPIFFE ID was mapped from' }),
+  ),
 });
 
 export const ListReply = Type.Object({
@@ -91,7 +98,9 @@ export const TokenRequest = Type.Object(
     grant_type: Type.String({ description: TOKEN_EXCHANGE_GRANT }),
     subject_token: Type.String({ minLength: 1, description: 'a JWT-SVID whose audience names this broker' }),
     subject_token_type: Type.String({ description: TOKEN_TYPE_JWT }),
-    actor_token: Type.Optional(Type.String({ minLength: 1, description: 'who the workload acts for (recorded)' })),
+    actor_token: Type.Optional(
+      Type.String({ minLength: 1, description: 'who the workload acts for (recorded)' }),
+    ),
     actor_token_type: Type.Optional(Type.String()),
     audience: Type.Optional(Type.String({ description: 'the credential name' })),
     resource: Type.Optional(Type.String({ description: `${CREDENTIAL_RESOURCE_PREFIX}<name> or the name` })),
@@ -111,3 +120,12 @@ export const TokenReply = Type.Object({
   expires_in: Type.Integer(),
   lease_id: Type.String(),
 });
+
+export const OpenApiReply = Type.Object(
+  {
+    openapi: Type.String(),
+    info: Type.Object({ title: Type.String(), version: Type.String() }, { additionalProperties: true }),
+    paths: Type.Record(Type.String(), Type.Unknown()),
+  },
+  { additionalProperties: true, description: 'the OpenAPI 3.1 document of these routes' },
+);

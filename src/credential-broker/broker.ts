@@ -14,20 +14,22 @@ import type { Logger } from 'pino';
 import { type Clock, CodedError, systemClock } from '../spiffe/errors.js';
 import { VerificationCache } from '../spiffe/svid/x509svid/index.js';
 import type { Store } from '../store/index.js';
-import { type AuditAction, type AuditActor, type AuditRecord, auditRow, logAudit, newAuditId } from './audit.js';
 import {
-  authenticateJwt,
-  authenticateX509,
-  type Caller,
-  type MeshIdentityMapper,
-} from './auth/identity.js';
+  type AuditAction,
+  type AuditActor,
+  type AuditRecord,
+  auditRow,
+  logAudit,
+  newAuditId,
+} from './audit.js';
+import { authenticateJwt, authenticateX509, type Caller, type MeshIdentityMapper } from './auth/identity.js';
 import type { TrustSource } from './auth/trust.js';
 import type { CredentialBackend } from './backends/index.js';
 import { BrokerError } from './errors.js';
 import { LeaseManager, newLeaseId } from './leases.js';
 import { evaluate, type Obtainable, obtainable } from './policy/evaluate.js';
 import type { PolicyHolder } from './policy/holder.js';
-import { type RateLimitOptions, RateLimiter } from './ratelimit.js';
+import { RateLimiter, type RateLimitOptions } from './ratelimit.js';
 import { BatchWriter, type SightingDelta } from './writer.js';
 
 export interface BrokerOptions {
@@ -97,7 +99,10 @@ export class Broker {
   readonly retryAfterSeconds: number;
   private readonly limiter: RateLimiter | undefined;
   private readonly cache = new VerificationCache();
-  private readonly peers = new WeakMap<TLSSocket, { trustVersion: string; caller?: Caller; error?: BrokerError }>();
+  private readonly peers = new WeakMap<
+    TLSSocket,
+    { trustVersion: string; caller?: Caller; error?: BrokerError }
+  >();
   private readonly jwts = new Map<string, { trustVersion: string; audience: string; caller: Caller }>();
 
   constructor(private readonly o: BrokerOptions) {
@@ -119,7 +124,10 @@ export class Broker {
       clock: this.clock,
       ...(o.claimTtlSeconds === undefined ? {} : { claimSeconds: o.claimTtlSeconds }),
     });
-    this.limiter = o.rateLimit === false || o.rateLimit === undefined ? undefined : new RateLimiter(o.rateLimit, this.clock);
+    this.limiter =
+      o.rateLimit === false || o.rateLimit === undefined
+        ? undefined
+        : new RateLimiter(o.rateLimit, this.clock);
   }
 
   audience(): readonly string[] {
@@ -158,7 +166,10 @@ export class Broker {
       this.peers.set(socket, { trustVersion: trust.version, caller });
       return caller;
     } catch (err) {
-      const e = err instanceof BrokerError ? err : new BrokerError('UNAUTHENTICATED', (err as Error).message, { status: 401 });
+      const e =
+        err instanceof BrokerError
+          ? err
+          : new BrokerError('UNAUTHENTICATED', (err as Error).message, { status: 401 });
       this.peers.set(socket, { trustVersion: trust.version, error: e });
       throw e;
     }
@@ -192,7 +203,10 @@ export class Broker {
    */
   describeActor(token: string, tokenType: string): AuditActor {
     try {
-      const caller = authenticateJwt(token, this.trust.current(), { audience: this.audience(), clock: this.clock });
+      const caller = authenticateJwt(token, this.trust.current(), {
+        audience: this.audience(),
+        clock: this.clock,
+      });
       return { sub: caller.id.toString(), verified: true, type: 'jwt-svid', issuer: caller.issuer.kind };
     } catch {
       const claims = unverifiedClaims(token);
@@ -209,15 +223,24 @@ export class Broker {
   checkRate(key: string): void {
     const v = this.limiter?.take(key);
     if (v !== undefined && !v.ok) {
-      throw new BrokerError('RATE_LIMITED', `too many requests from ${key}; retry in ${v.retryAfterSeconds}s`, {
-        status: 429,
-        retryAfter: v.retryAfterSeconds,
-      });
+      throw new BrokerError(
+        'RATE_LIMITED',
+        `too many requests from ${key}; retry in ${v.retryAfterSeconds}s`,
+        {
+          status: 429,
+          retryAfter: v.retryAfterSeconds,
+        },
+      );
     }
   }
 
   /** Records a failed authentication as a deny decision, then rethrows it. */
-  async refuseAuthentication(err: BrokerError, action: AuditAction, ctx: RequestContext, credential?: string): Promise<never> {
+  async refuseAuthentication(
+    err: BrokerError,
+    action: AuditAction,
+    ctx: RequestContext,
+    credential?: string,
+  ): Promise<never> {
     await this.record({
       ...this.base(undefined, action, ctx),
       decision: 'deny',
@@ -268,7 +291,14 @@ export class Broker {
     const backend = this.backends.get(credential.backend);
     if (backend === undefined) {
       const reason = `credential "${credential.name}" names backend "${credential.backend}", which is not running`;
-      await this.record({ ...base, decision: 'error', code: 'BACKEND_NOT_CONFIGURED', reason, status: 500, policyRule: d.rule });
+      await this.record({
+        ...base,
+        decision: 'error',
+        code: 'BACKEND_NOT_CONFIGURED',
+        reason,
+        status: 500,
+        policyRule: d.rule,
+      });
       throw new BrokerError('BACKEND_NOT_CONFIGURED', reason, { status: 500 });
     }
     const leaseId = newLeaseId();
@@ -296,7 +326,10 @@ export class Broker {
     const ceiling = now.getTime() + d.ttlSeconds * 1000;
     const expiresAt = new Date(Math.min(issued.expiresAt.getTime(), ceiling));
     // Backends count in whole seconds (a token's exp); report the TTL granted, not the fraction lost.
-    const ttlSeconds = Math.max(0, Math.min(d.ttlSeconds, Math.ceil((expiresAt.getTime() - now.getTime()) / 1000)));
+    const ttlSeconds = Math.max(
+      0,
+      Math.min(d.ttlSeconds, Math.ceil((expiresAt.getTime() - now.getTime()) / 1000)),
+    );
     const audit: AuditRecord = {
       ...base,
       decision: 'allow',
@@ -339,21 +372,27 @@ export class Broker {
     } catch (err) {
       // Nothing may be handed out without its lease and audit record: take it back.
       if (issued.backendLeaseId !== undefined) {
-        await backend.revoke(issued.backendLeaseId).catch((e: Error) =>
-          this.logger.error(
-            { leaseId, backend: backend.name, err: { message: e.message } },
-            'could not revoke a credential whose lease was not recorded',
-          ),
-        );
+        await backend
+          .revoke(issued.backendLeaseId)
+          .catch((e: Error) =>
+            this.logger.error(
+              { leaseId, backend: backend.name, err: { message: e.message } },
+              'could not revoke a credential whose lease was not recorded',
+            ),
+          );
       }
       this.logger.error(
         { audit, err: { message: (err as Error).message } },
         'audit/lease write failed; credential withdrawn and request failed',
       );
-      throw new BrokerError('AUDIT_UNAVAILABLE', `the audit record could not be written: ${(err as Error).message}`, {
-        status: 503,
-        retryAfter: this.retryAfterSeconds,
-      });
+      throw new BrokerError(
+        'AUDIT_UNAVAILABLE',
+        `the audit record could not be written: ${(err as Error).message}`,
+        {
+          status: 503,
+          retryAfter: this.retryAfterSeconds,
+        },
+      );
     }
     logAudit(this.logger, audit);
     return {
@@ -368,7 +407,10 @@ export class Broker {
   }
 
   /** What the caller may obtain (GET /v1/credentials); recorded as a `list` decision. */
-  async list(caller: Caller, ctx: RequestContext = {}): Promise<{ policyVersion: string; credentials: Obtainable[] }> {
+  async list(
+    caller: Caller,
+    ctx: RequestContext = {},
+  ): Promise<{ policyVersion: string; credentials: Obtainable[] }> {
     const policy = this.policy.current();
     const credentials = obtainable(policy, caller.id, caller.issuer.kind);
     await this.record({
@@ -420,10 +462,14 @@ export class Broker {
       case 'not-found':
         throw new BrokerError('LEASE_NOT_FOUND', `no lease ${leaseId}`, { status: 404 });
       case 'busy':
-        throw new BrokerError('BACKEND_UNAVAILABLE', `lease ${leaseId} is being revoked right now; retry shortly`, {
-          status: 503,
-          retryAfter: 1,
-        });
+        throw new BrokerError(
+          'BACKEND_UNAVAILABLE',
+          `lease ${leaseId} is being revoked right now; retry shortly`,
+          {
+            status: 503,
+            retryAfter: 1,
+          },
+        );
       case 'failed': {
         const coded = r.error instanceof CodedError ? r.error : undefined;
         const reason = `lease ${leaseId} could not be revoked downstream: ${r.error?.message ?? 'failed'}`;
@@ -526,13 +572,23 @@ export class Broker {
   /** Stores then logs one decision; a store failure fails the request (503 AUDIT_UNAVAILABLE). */
   private async record(audit: AuditRecord, sighting?: SightingDelta): Promise<void> {
     try {
-      await this.writer.write({ audits: [auditRow(audit)], ...(sighting === undefined ? {} : { sightings: [sighting] }) });
-    } catch (err) {
-      this.logger.error({ audit, err: { message: (err as Error).message } }, 'audit write failed; request failed');
-      throw new BrokerError('AUDIT_UNAVAILABLE', `the audit record could not be written: ${(err as Error).message}`, {
-        status: 503,
-        retryAfter: this.retryAfterSeconds,
+      await this.writer.write({
+        audits: [auditRow(audit)],
+        ...(sighting === undefined ? {} : { sightings: [sighting] }),
       });
+    } catch (err) {
+      this.logger.error(
+        { audit, err: { message: (err as Error).message } },
+        'audit write failed; request failed',
+      );
+      throw new BrokerError(
+        'AUDIT_UNAVAILABLE',
+        `the audit record could not be written: ${(err as Error).message}`,
+        {
+          status: 503,
+          retryAfter: this.retryAfterSeconds,
+        },
+      );
     }
     logAudit(this.logger, audit);
   }

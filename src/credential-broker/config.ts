@@ -97,7 +97,9 @@ export const BrokerConfigSchema = Type.Object(
     policy: Type.String({ minLength: 1 }),
     /** How often the policy and trust files are checked for changes (default 2s; 0 disables). */
     reloadInterval: Type.Optional(Type.Union([Duration, Type.Literal(0)])),
-    backends: Type.Array(Type.Object({ type: Type.String() }, { additionalProperties: true }), { minItems: 1 }),
+    backends: Type.Array(Type.Object({ type: Type.String() }, { additionalProperties: true }), {
+      minItems: 1,
+    }),
     store: Type.Optional(Type.String({ minLength: 1 })),
     sweeper: Type.Optional(
       Type.Object(
@@ -184,7 +186,12 @@ export function loadBrokerConfig(path: string, env: NodeJS.ProcessEnv = process.
   } catch (err) {
     throw new BrokerError('CONFIG_UNREADABLE', `cannot read config ${path}: ${(err as Error).message}`);
   }
-  return parseBrokerConfig(text, { file: basename(path), baseDir: dirname(resolve(path)), env, path: resolve(path) });
+  return parseBrokerConfig(text, {
+    file: basename(path),
+    baseDir: dirname(resolve(path)),
+    env,
+    path: resolve(path),
+  });
 }
 
 export interface ParseConfigOptions {
@@ -222,7 +229,9 @@ export function parseBrokerConfig(text: string, opts: ParseConfigOptions = {}): 
       names.set(name, i);
       backends.push(valid);
     } catch (err) {
-      problems.push(`${relocate(['backends', i])}: /${[...prefix, 'backends', i].join('/')} ${(err as Error).message}`);
+      problems.push(
+        `${relocate(['backends', i])}: /${[...prefix, 'backends', i].join('/')} ${(err as Error).message}`,
+      );
     }
   });
 
@@ -273,11 +282,14 @@ export function parseBrokerConfig(text: string, opts: ParseConfigOptions = {}): 
     );
   }
   if ((doc.trust ?? []).length === 0 && workloadApi?.trust !== true) {
-    problems.push(`${relocate([])}: the broker trusts nothing: add trust: [...] bundles or workloadApi: {trust: true}`);
+    problems.push(
+      `${relocate([])}: the broker trusts nothing: add trust: [...] bundles or workloadApi: {trust: true}`,
+    );
   }
 
   if (problems.length > 0) throw invalid('CONFIG_INVALID', file, 'config', problems);
-  const reload = doc.reloadInterval === undefined ? 2 : doc.reloadInterval === 0 ? 0 : parseDuration(doc.reloadInterval);
+  const reload =
+    doc.reloadInterval === undefined ? 2 : doc.reloadInterval === 0 ? 0 : parseDuration(doc.reloadInterval);
   const rl = doc.rateLimit;
   return {
     listen: { host, port },

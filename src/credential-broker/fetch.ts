@@ -14,7 +14,7 @@ import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, writeSyn
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import type { X509BundleSource } from '../spiffe/bundle/source.js';
 import { type Clock, CodedError, systemClock } from '../spiffe/errors.js';
 import { type Matcher, matchAny, SpiffeId } from '../spiffe/spiffeid/index.js';
@@ -61,13 +61,22 @@ export interface FetchedCredential {
 /** One request to `POST /v1/credentials/:name`. Failures: BrokerError with the broker's code. */
 export async function fetchCredential(opts: FetchOptions): Promise<FetchedCredential> {
   const url = new URL(opts.broker);
-  if (url.protocol !== 'https:') throw new BrokerError('FETCH_FAILED', `the broker URL must be https://, not ${url.protocol}`);
+  if (url.protocol !== 'https:')
+    throw new BrokerError('FETCH_FAILED', `the broker URL must be https://, not ${url.protocol}`);
   const auth = typeof opts.auth === 'function' ? await opts.auth() : opts.auth;
   const trust = typeof opts.serverTrust === 'function' ? opts.serverTrust() : opts.serverTrust;
   const clock = opts.clock ?? systemClock;
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = Number(url.port || 443);
-  const socket = await connectVerified(host, port, auth, trust, matcherOf(opts.brokerId), clock, opts.timeoutMs ?? 15_000);
+  const socket = await connectVerified(
+    host,
+    port,
+    auth,
+    trust,
+    matcherOf(opts.brokerId),
+    clock,
+    opts.timeoutMs ?? 15_000,
+  );
   const body = JSON.stringify({
     ...(opts.ttl === undefined ? {} : { ttl: opts.ttl }),
     ...(opts.purpose === undefined ? {} : { purpose: opts.purpose }),
@@ -98,7 +107,11 @@ export async function fetchCredential(opts: FetchOptions): Promise<FetchedCreden
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }),
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString('utf8'),
+          }),
         );
         res.on('error', reject);
       },
@@ -126,7 +139,13 @@ export async function fetchCredential(opts: FetchOptions): Promise<FetchedCreden
       { status, ...(Number.isFinite(retry) && retry > 0 ? { retryAfter: retry } : {}) },
     );
   }
-  const r = json as { name: string; leaseId: string; expiresAt: string; ttlSeconds: number; secret: Record<string, string> };
+  const r = json as {
+    name: string;
+    leaseId: string;
+    expiresAt: string;
+    ttlSeconds: number;
+    secret: Record<string, string>;
+  };
   return {
     name: r.name,
     leaseId: r.leaseId,
@@ -164,7 +183,10 @@ async function connectVerified(
       ALPNProtocols: ['http/1.1'],
       ...(auth.kind === 'x509' ? { cert: auth.certPem, key: auth.keyPem } : {}),
     });
-    const timer = setTimeout(() => socket.destroy(new Error(`TLS connection to ${host}:${port} timed out`)), timeoutMs);
+    const timer = setTimeout(
+      () => socket.destroy(new Error(`TLS connection to ${host}:${port} timed out`)),
+      timeoutMs,
+    );
     socket.once('secureConnect', () => {
       clearTimeout(timer);
       try {
@@ -174,7 +196,10 @@ async function connectVerified(
           { clock },
         );
         if (!expected(v.id)) {
-          throw new BrokerError('FETCH_SERVER_UNTRUSTED', `the broker presented ${v.id}, which is not the expected broker ID`);
+          throw new BrokerError(
+            'FETCH_SERVER_UNTRUSTED',
+            `the broker presented ${v.id}, which is not the expected broker ID`,
+          );
         }
         resolve(socket);
       } catch (err) {
@@ -192,7 +217,9 @@ async function connectVerified(
     });
     socket.once('error', (err) => {
       clearTimeout(timer);
-      reject(new BrokerError('FETCH_FAILED', `cannot connect to the broker at ${host}:${port}: ${err.message}`));
+      reject(
+        new BrokerError('FETCH_FAILED', `cannot connect to the broker at ${host}:${port}: ${err.message}`),
+      );
     });
   });
 }
@@ -295,8 +322,16 @@ export async function runFetch(opts: RunFetchOptions): Promise<FetchedCredential
     let waitMs: number;
     try {
       const got = await fetchCredential(opts);
-      emit({ type: 'fetched', message: `leased ${got.name} until ${got.expiresAt.toISOString()}`, leaseId: got.leaseId, expiresAt: got.expiresAt });
-      writeSecretFile(opts.out, formatSecret(got.secret, opts.format, opts.field === undefined ? {} : { field: opts.field }));
+      emit({
+        type: 'fetched',
+        message: `leased ${got.name} until ${got.expiresAt.toISOString()}`,
+        leaseId: got.leaseId,
+        expiresAt: got.expiresAt,
+      });
+      writeSecretFile(
+        opts.out,
+        formatSecret(got.secret, opts.format, opts.field === undefined ? {} : { field: opts.field }),
+      );
       emit({ type: 'written', message: `wrote ${opts.out}`, leaseId: got.leaseId, expiresAt: got.expiresAt });
       last = got;
       failures = 0;
@@ -313,11 +348,16 @@ export async function runFetch(opts: RunFetchOptions): Promise<FetchedCredential
     } catch (err) {
       if (opts.watch !== true) throw err;
       failures++;
-      const retryAfter = err instanceof BrokerError && err.retryAfter !== undefined ? err.retryAfter * 1000 : 0;
+      const retryAfter =
+        err instanceof BrokerError && err.retryAfter !== undefined ? err.retryAfter * 1000 : 0;
       waitMs = Math.max(retryAfter, Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5)));
       emit({ type: 'error', message: (err as Error).message, error: err as Error });
     }
-    emit({ type: 'scheduled', message: `next fetch in ${Math.round(waitMs / 1000)}s`, next: new Date(clock().getTime() + waitMs) });
+    emit({
+      type: 'scheduled',
+      message: `next fetch in ${Math.round(waitMs / 1000)}s`,
+      next: new Date(clock().getTime() + waitMs),
+    });
     await sleep(waitMs, opts.signal);
   }
   return last;
@@ -328,7 +368,7 @@ export function renewDelay(c: FetchedCredential, share: number, clock: Clock): n
   const lifetime = Math.max(0, c.expiresAt.getTime() - c.receivedAt.getTime());
   const margin = Math.min(5000, lifetime / 4);
   const at = Math.min(c.receivedAt.getTime() + lifetime * share, c.expiresAt.getTime() - margin);
-  return Math.max(250, at - clock().getTime());
+  return Math.max(250, Math.floor(at - clock().getTime()));
 }
 
 function runCommand(command: string, env: Record<string, string>): Promise<number | null> {

@@ -44,9 +44,9 @@ export {
   type RequestContext,
 } from './broker.js';
 export {
-  backendCatalog,
   type BrokerConfig,
   BrokerConfigSchema,
+  backendCatalog,
   DEFAULT_BROKER_PORT,
   loadBrokerConfig,
   parseBrokerConfig,
@@ -58,8 +58,8 @@ export {
   type FetchOptions,
   fetchCredential,
   formatSecret,
-  runFetch,
   type RunFetchOptions,
+  runFetch,
   type SecretFormat,
   writeSecretFile,
 } from './fetch.js';

@@ -139,7 +139,10 @@ export class LeaseManager {
     if (filter.credential !== undefined) q = q.where('credential', '=', filter.credential);
     if (filter.active === true) q = q.where('revoked_at', 'is', null);
     if (filter.issuedSince !== undefined) q = q.where('issued_at', '>=', filter.issuedSince.toISOString());
-    const rows = await q.orderBy('issued_at', 'desc').limit(filter.limit ?? 1000).execute();
+    const rows = await q
+      .orderBy('issued_at', 'desc')
+      .limit(filter.limit ?? 1000)
+      .execute();
     return rows.map(leaseFromRow);
   }
 
@@ -151,7 +154,9 @@ export class LeaseManager {
       .select([
         sql<number>`SUM(CASE WHEN revoked_at IS NULL THEN 1 ELSE 0 END)`.as('active'),
         sql<number>`SUM(CASE WHEN revoked_at IS NOT NULL THEN 1 ELSE 0 END)`.as('revoked'),
-        sql<number>`SUM(CASE WHEN revoked_at IS NULL AND expires_at <= ${now} THEN 1 ELSE 0 END)`.as('overdue'),
+        sql<number>`SUM(CASE WHEN revoked_at IS NULL AND expires_at <= ${now} THEN 1 ELSE 0 END)`.as(
+          'overdue',
+        ),
       ])
       .executeTakeFirst();
     return {
@@ -341,7 +346,9 @@ export class LeaseManager {
         oc
           .column('name')
           .doUpdateSet({ holder: sql`excluded.holder`, until: sql`excluded.until` })
-          .where((eb) => eb.or([eb('broker_locks.until', '<', now), eb('broker_locks.holder', '=', this.o.instance)])),
+          .where((eb) =>
+            eb.or([eb('broker_locks.until', '<', now), eb('broker_locks.holder', '=', this.o.instance)]),
+          ),
       )
       .execute();
     const held = await this.db
@@ -391,7 +398,10 @@ export async function credentialSightings(
   credential: string,
   opts: { since?: Date } = {},
 ): Promise<CredentialSighting[]> {
-  let q = brokerDb(store).selectFrom('broker_credential_sightings').selectAll().where('credential', '=', credential);
+  let q = brokerDb(store)
+    .selectFrom('broker_credential_sightings')
+    .selectAll()
+    .where('credential', '=', credential);
   if (opts.since !== undefined) q = q.where('last_seen', '>=', opts.since.toISOString());
   const rows = await q.orderBy('spiffe_id').execute();
   return rows.map((r) => ({

@@ -34,7 +34,10 @@ function plain(schema: unknown): Record<string, unknown> {
   return JSON.parse(JSON.stringify(schema ?? {})) as Record<string, unknown>;
 }
 
-export function buildOpenApi(routes: readonly RouteDoc[], info: { title: string; version: string }): Record<string, unknown> {
+export function buildOpenApi(
+  routes: readonly RouteDoc[],
+  info: { title: string; version: string },
+): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
     const path = r.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -43,13 +46,20 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: { title: string;
     op.operationId = `${r.method.toLowerCase()}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`;
     const params = plain(r.schema.params);
     const props = (params.properties ?? {}) as Record<string, unknown>;
-    const parameters = Object.entries(props).map(([name, schema]) => ({ name, in: 'path', required: true, schema }));
+    const parameters = Object.entries(props).map(([name, schema]) => ({
+      name,
+      in: 'path',
+      required: true,
+      schema,
+    }));
     if (parameters.length > 0) op.parameters = parameters;
     if (r.schema.body !== undefined) {
       const schema = plain(r.schema.body);
       const types = r.bodyContentTypes ?? ['application/json'];
       op.requestBody = {
-        required: !types.includes('application/json') || (schema.required as unknown[] | undefined)?.length !== undefined,
+        required:
+          !types.includes('application/json') ||
+          (schema.required as unknown[] | undefined)?.length !== undefined,
         content: Object.fromEntries(types.map((t) => [t, { schema }])),
       };
     }
@@ -80,8 +90,16 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: { title: string;
     },
     components: {
       securitySchemes: {
-        mutualTLS: { type: 'mutualTLS', description: 'X.509-SVID client certificate (SPIRE- or mesh-issued)' },
-        jwtSvid: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT-SVID', description: 'audience: this broker' },
+        mutualTLS: {
+          type: 'mutualTLS',
+          description: 'X.509-SVID client certificate (SPIRE- or mesh-issued)',
+        },
+        jwtSvid: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT-SVID',
+          description: 'audience: this broker',
+        },
       },
     },
     security: [{ mutualTLS: [] }, { jwtSvid: [] }],

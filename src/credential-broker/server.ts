@@ -20,7 +20,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { TSchema } from '@sinclair/typebox';
+import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import Fastify, {
@@ -33,7 +33,7 @@ import Fastify, {
 } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import { parseDuration } from '../spiffe/duration.js';
-import { CodedError, type Clock } from '../spiffe/errors.js';
+import { type Clock, CodedError } from '../spiffe/errors.js';
 import { SpiffeId } from '../spiffe/spiffeid/index.js';
 import { JwtSource, X509Source } from '../spiffe/workloadapi/index.js';
 import { openStore, type Store } from '../store/index.js';
@@ -45,6 +45,7 @@ import {
   IssueReply,
   LeaseParams,
   ListReply,
+  OpenApiReply,
   RevokeReply,
   TOKEN_EXCHANGE_GRANT,
   TOKEN_TYPE_ACCESS,
@@ -54,7 +55,7 @@ import {
 } from './api-schemas.js';
 import { createBrokerLogger } from './audit.js';
 import { bearerToken, type Caller, type MeshIdentityMapper, templateMapper } from './auth/identity.js';
-import { TrustStore, type TrustSource } from './auth/trust.js';
+import { type TrustSource, TrustStore } from './auth/trust.js';
 import { type CredentialBackend, createBackend } from './backends/index.js';
 import { Broker, type RequestContext } from './broker.js';
 import { type BrokerConfig, backendCatalog } from './config.js';
@@ -87,10 +88,18 @@ export const brokerPlugin: FastifyPluginAsync<BrokerPluginOptions> = async (fast
   app.setValidatorCompiler(strictValidator);
   app.setErrorHandler((err, req, reply) => sendError(broker, err, req, reply));
   app.setNotFoundHandler((req, reply) =>
-    sendError(broker, new BrokerError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.url}`, { status: 404 }), req, reply),
+    sendError(
+      broker,
+      new BrokerError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.url}`, { status: 404 }),
+      req,
+      reply,
+    ),
   );
 
-  const ctxOf = (req: FastifyRequest): RequestContext => ({ requestId: String(req.id), clientAddress: req.ip });
+  const ctxOf = (req: FastifyRequest): RequestContext => ({
+    requestId: String(req.id),
+    clientAddress: req.ip,
+  });
 
   /** mTLS client certificate or bearer JWT-SVID; failures are audited and answered 401 (or 429). */
   const authenticate = async (
@@ -102,7 +111,9 @@ export const brokerPlugin: FastifyPluginAsync<BrokerPluginOptions> = async (fast
     try {
       const token = bearerToken(req.headers.authorization);
       caller =
-        token !== undefined ? broker.authenticateBearer(token) : broker.authenticateSocket(req.raw.socket as TLSSocket);
+        token !== undefined
+          ? broker.authenticateBearer(token)
+          : broker.authenticateSocket(req.raw.socket as TLSSocket);
       if (caller === undefined) {
         throw unauthenticated(
           'UNAUTHENTICATED',
@@ -220,7 +231,9 @@ export const brokerPlugin: FastifyPluginAsync<BrokerPluginOptions> = async (fast
       const ctx = ctxOf(req);
       const credential = credentialOfExchange(b.audience, b.resource);
       if (b.grant_type !== TOKEN_EXCHANGE_GRANT) {
-        throw new BrokerError('TOKEN_EXCHANGE_UNSUPPORTED', `grant_type must be ${TOKEN_EXCHANGE_GRANT}`, { status: 400 });
+        throw new BrokerError('TOKEN_EXCHANGE_UNSUPPORTED', `grant_type must be ${TOKEN_EXCHANGE_GRANT}`, {
+          status: 400,
+        });
       }
       if (b.subject_token_type !== TOKEN_TYPE_JWT) {
         throw new BrokerError(
@@ -230,9 +243,13 @@ export const brokerPlugin: FastifyPluginAsync<BrokerPluginOptions> = async (fast
         );
       }
       if (b.requested_token_type !== undefined && b.requested_token_type !== TOKEN_TYPE_ACCESS) {
-        throw new BrokerError('TOKEN_EXCHANGE_UNSUPPORTED', `requested_token_type must be ${TOKEN_TYPE_ACCESS}`, {
-          status: 400,
-        });
+        throw new BrokerError(
+          'TOKEN_EXCHANGE_UNSUPPORTED',
+          `requested_token_type must be ${TOKEN_TYPE_ACCESS}`,
+          {
+            status: 400,
+          },
+        );
       }
       if (credential === undefined) {
         throw new BrokerError(
@@ -245,13 +262,16 @@ export const brokerPlugin: FastifyPluginAsync<BrokerPluginOptions> = async (fast
       try {
         caller = broker.authenticateBearer(b.subject_token);
       } catch (err) {
-        const e = err instanceof BrokerError ? err : unauthenticated('UNAUTHENTICATED', (err as Error).message, err);
+        const e =
+          err instanceof BrokerError ? err : unauthenticated('UNAUTHENTICATED', (err as Error).message, err);
         broker.checkRate(`addr:${req.ip}`);
         return broker.refuseAuthentication(e, 'exchange', ctx, credential);
       }
       broker.checkRate(caller.id.toString());
       const actor =
-        b.actor_token === undefined ? undefined : broker.describeActor(b.actor_token, b.actor_token_type ?? TOKEN_TYPE_JWT);
+        b.actor_token === undefined
+          ? undefined
+          : broker.describeActor(b.actor_token, b.actor_token_type ?? TOKEN_TYPE_JWT);
       const result = await broker.issue(
         caller,
         {
@@ -285,10 +305,10 @@ export const brokerPlugin: FastifyPluginAsync<BrokerPluginOptions> = async (fast
 
   app.get(
     '/openapi.json',
-    { config: { openapi: false } },
+    { schema: { response: { 200: OpenApiReply } }, config: { openapi: false } },
     async () => {
       openapi ??= buildOpenApi(routes, { title: 'meshbridge credential broker', version: API_VERSION });
-      return openapi;
+      return openapi as Static<typeof OpenApiReply>;
     },
   );
 };
@@ -329,7 +349,9 @@ function ttlOf(v: string | number): number {
 function credentialOfExchange(audience?: string, resource?: string): string | undefined {
   if (audience !== undefined && audience !== '') return audience;
   if (resource === undefined || resource === '') return undefined;
-  return resource.startsWith(CREDENTIAL_RESOURCE_PREFIX) ? resource.slice(CREDENTIAL_RESOURCE_PREFIX.length) : resource;
+  return resource.startsWith(CREDENTIAL_RESOURCE_PREFIX)
+    ? resource.slice(CREDENTIAL_RESOURCE_PREFIX.length)
+    : resource;
 }
 
 /** The field handed out as access token: `token`, `access_token`, `api_key`, or the only field. */
@@ -357,7 +379,10 @@ function sendError(broker: Broker, err: unknown, req: FastifyRequest, reply: Fas
   } else {
     code = 'INTERNAL';
     message = 'internal error; the broker logged the details';
-    broker.logger.error({ err: { message: e.message, stack: e.stack }, requestId: req.id }, 'unhandled error');
+    broker.logger.error(
+      { err: { message: e.message, stack: e.stack }, requestId: req.id },
+      'unhandled error',
+    );
   }
   const retryAfter =
     err instanceof BrokerError && err.retryAfter !== undefined
@@ -416,7 +441,10 @@ export interface BrokerServer {
 }
 
 /** Builds everything `meshbridge broker serve` runs; `listen()` starts serving. */
-export async function createBrokerServer(config: BrokerConfig, deps: BrokerServerDeps = {}): Promise<BrokerServer> {
+export async function createBrokerServer(
+  config: BrokerConfig,
+  deps: BrokerServerDeps = {},
+): Promise<BrokerServer> {
   const cleanups: (() => Promise<void> | void)[] = [];
   const cleanup = async () => {
     for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => undefined);
@@ -460,7 +488,10 @@ export async function createBrokerServer(config: BrokerConfig, deps: BrokerServe
     }
     cleanups.push(() => serving.close());
     serving.on('reloadError', (err) =>
-      logger.warn({ err: { message: err.message } }, 'serving certificate not reloaded; the previous one stays'),
+      logger.warn(
+        { err: { message: err.message } },
+        'serving certificate not reloaded; the previous one stays',
+      ),
     );
 
     // Trust
@@ -473,7 +504,9 @@ export async function createBrokerServer(config: BrokerConfig, deps: BrokerServe
         kinds: wl?.kinds ?? {},
       });
       store.watch(config.reloadIntervalSeconds * 1000);
-      store.on('update', (s) => logger.info({ trustVersion: s.version, trust: s.summary() }, 'trust bundles updated'));
+      store.on('update', (s) =>
+        logger.info({ trustVersion: s.version, trust: s.summary() }, 'trust bundles updated'),
+      );
       store.on('reloadError', (err) =>
         logger.warn({ err: { message: err.message } }, 'trust bundles not reloaded; the previous ones stay'),
       );
@@ -499,7 +532,9 @@ export async function createBrokerServer(config: BrokerConfig, deps: BrokerServe
     const policy = PolicyHolder.load(config.policy, { backends: backendCatalog(config) });
     policy.watch(config.reloadIntervalSeconds * 1000);
     cleanups.push(() => policy.unwatch());
-    policy.on('reload', (p, prev) => logger.info({ policyVersion: p.version, previous: prev.version }, 'policy reloaded'));
+    policy.on('reload', (p, prev) =>
+      logger.info({ policyVersion: p.version, previous: prev.version }, 'policy reloaded'),
+    );
     policy.on('reloadError', (err) =>
       logger.error({ err: { message: err.message } }, 'policy refused; the previous policy stays in force'),
     );
@@ -548,7 +583,10 @@ export async function createBrokerServer(config: BrokerConfig, deps: BrokerServe
     });
     serving.on('update', (m) => {
       app.server.setSecureContext({ cert: m.certPem, key: m.keyPem, minVersion: 'TLSv1.2' });
-      logger.info({ servingId: m.id?.toString(), notAfter: m.notAfter.toISOString() }, 'serving certificate swapped');
+      logger.info(
+        { servingId: m.id?.toString(), notAfter: m.notAfter.toISOString() },
+        'serving certificate swapped',
+      );
     });
     await app.register(brokerPlugin, { broker });
     cleanups.push(() => app.close());

@@ -9,7 +9,11 @@ import { readFileSync, statSync } from 'node:fs';
 import type { SecureContextOptions } from 'node:tls';
 import { encodePem } from '../spiffe/pem/pem.js';
 import type { SpiffeId } from '../spiffe/spiffeid/index.js';
-import { keyMatchesCertificate, parsePrivateKey, spiffeIdFromCertificate } from '../spiffe/svid/x509svid/index.js';
+import {
+  keyMatchesCertificate,
+  parsePrivateKey,
+  spiffeIdFromCertificate,
+} from '../spiffe/svid/x509svid/index.js';
 import type { X509Source } from '../spiffe/workloadapi/index.js';
 import { parseCertificates } from '../spiffe/x509/certificate.js';
 import { BrokerError } from './errors.js';
@@ -116,7 +120,10 @@ function readMaterial(certPath: string, keyPath: string): ServingMaterial {
     certText = readFileSync(certPath, 'utf8');
     keyText = readFileSync(keyPath, 'utf8');
   } catch (err) {
-    throw new BrokerError('CONFIG_UNREADABLE', `cannot read the serving certificate: ${(err as Error).message}`);
+    throw new BrokerError(
+      'CONFIG_UNREADABLE',
+      `cannot read the serving certificate: ${(err as Error).message}`,
+    );
   }
   const certs = parseCertificates(certText);
   const leaf = certs[0];

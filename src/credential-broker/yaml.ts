@@ -61,7 +61,12 @@ export interface SchemaTarget {
 }
 
 /** Every schema violation as `file:line:col: /path message` (at most `max`). */
-export function schemaProblems(schema: TSchema, parsed: ParsedYaml, target?: SchemaTarget, max = 8): string[] {
+export function schemaProblems(
+  schema: TSchema,
+  parsed: ParsedYaml,
+  target?: SchemaTarget,
+  max = 8,
+): string[] {
   const value = target === undefined ? parsed.value : target.value;
   const prefix = target?.prefix ?? [];
   const out: string[] = [];

@@ -37,10 +37,10 @@
  * - A scope the inventory shows for the first time starts in `inventoried`, whatever its
  *   parent's phase; the parent's next transition then names it as SCOPE_BEHIND.
  */
+import { PHASES, type Phase } from '../dual-trust/phases.js';
 import { CutoverError } from './errors.js';
 
-export const PHASES = ['inventoried', 'dual-trust', 'dual-issue', 'spiffe-only', 'retired'] as const;
-export type Phase = (typeof PHASES)[number];
+export { PHASES, type Phase };
 
 export type ScopeLevel = 'mesh' | 'cluster' | 'namespace';
 

@@ -87,20 +87,27 @@ export function verifyPeer(
   if (chain.length === 0) throw new TypeError('verifyPeer needs at least one certificate');
   const leafIndex = pickLeaf(chain);
   const leaf = chain[leafIndex]!;
-  const identity = identityOf(leaf);
   const vopts = { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.cache ? { cache: opts.cache } : {}) };
+  const hasUri = (leaf.subjectAltName?.uris.length ?? 0) > 0;
+  const linkerd = hasUri ? undefined : identityOf(leaf);
   try {
-    if (identity === undefined || identity.kind === 'spiffe') {
-      // No identity: the kernel says why (no URI SAN, several, not a SPIFFE ID).
+    if (linkerd === undefined) {
+      // An X.509-SVID (or no identity at all: the kernel says why — no URI SAN, several, not a SPIFFE ID).
       const v = verifyX509Svid(chain, source, vopts);
-      return { valid: true, identity: identity!, leaf, anchor: v.anchor };
+      const spiffeId = v.id.toString();
+      return {
+        valid: true,
+        identity: { kind: 'spiffe', spiffeId, trustDomain: v.trustDomain.name, workloadKey: workloadKeyOf(spiffeId) },
+        leaf,
+        anchor: v.anchor,
+      };
     }
-    const bundle = source.getX509BundleForTrustDomain(TrustDomain.parse(identity.trustDomain));
+    const bundle = source.getX509BundleForTrustDomain(TrustDomain.parse(linkerd.trustDomain));
     const others = chain.filter((_, i) => i !== leafIndex);
     const path = validateX509Path(leaf, others, bundle, vopts);
-    return { valid: true, identity, leaf, anchor: path.anchor };
+    return { valid: true, identity: linkerd, leaf, anchor: path.anchor };
   } catch (err) {
     if (!(err instanceof SpiffeError)) throw err;
-    return { valid: false, identity, leaf, code: err.code, message: err.message };
+    return { valid: false, identity: linkerd ?? identityOf(leaf), leaf, code: err.code, message: err.message };
   }
 }

@@ -55,6 +55,7 @@ export {
 } from './problems.js';
 export {
   type CompiledRule,
+  canonicalJson,
   DEFAULT_PARENT_ID,
   explainRule,
   firstMatch,

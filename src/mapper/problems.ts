@@ -28,8 +28,18 @@ export const MAPPING_PROBLEM_CODES = {
   POLICY_PRINCIPAL_UNMAPPED: false,
   /** A wildcard principal could not stay a wildcard under the new IDs and was expanded to the known workloads. */
   POLICY_WILDCARD_EXPANDED: false,
+  /**
+   * An AuthorizationPolicy matches callers by `namespaces` / `notNamespaces`, which Istio reads
+   * from `/ns/<namespace>/` inside the caller's SPIFFE ID; some rules make IDs without it.
+   */
+  POLICY_NAMESPACES_UNMATCHED: false,
   /** An Istio principal written with `spiffe://`: Istio adds the scheme itself, so it never matched. */
   POLICY_PRINCIPAL_HAS_SCHEME: false,
+  /**
+   * Two wanted SPIRE entries of different clusters share parent ID and selectors, so every
+   * matching workload would receive both SVIDs (a parentId without {cluster}).
+   */
+  SPIRE_SELECTORS_SHARED: true,
   /** A wanted SPIRE entry already exists but meshbridge did not create it; it is left alone. */
   SPIRE_ENTRY_FOREIGN: false,
 } as const;

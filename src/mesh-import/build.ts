@@ -152,7 +152,9 @@ export class InventoryBuilder {
     const hint = blob.hint === 'anchor' ? ANCHOR_HINT : blob.hint === 'issuer' ? ISSUER_HINT : 0;
     const known = this.entries.get(fingerprint);
     if (known !== undefined) {
-      if (!known.sources.includes(blob.source)) known.sources.push(blob.source);
+      // A source's blobs arrive together, so a repeat from the same source is always the last one
+      // (an intermediate repeated in 100k chain files must not cost a scan of 100k locators each time).
+      if (known.sources[known.sources.length - 1] !== blob.source) known.sources.push(blob.source);
       known.hints |= hint;
       known.meshHint ??= source?.mesh ?? null;
       return known;
@@ -202,25 +204,29 @@ export class InventoryBuilder {
     if (candidates.length === 0) return true; // nothing to try yet: finish() links it if its issuer shows up
     this.verifier ??= new SignatureVerifier();
     const verifier = this.verifier;
-    const attempt = (i: number): void => {
+    // Only the signed bytes travel (copied into the batch now); nothing of the parsed certificate
+    // waits for the answer, except a copy of the bytes when another candidate may be needed.
+    const retry =
+      candidates.length > 1 ? { tbs: cert.tbs.slice(), signature: cert.signature.slice() } : undefined;
+    const attempt = (i: number, tbs: Uint8Array, signature: Uint8Array): void => {
       const c = candidates[i];
       if (c === undefined) return;
       const pair = `${c.fingerprint}${e.fingerprint}`;
       if (this.failedPairs.has(pair) || c.cert === undefined) {
-        attempt(i + 1);
+        attempt(i + 1, tbs, signature);
         return;
       }
-      verifier.submit(c.fingerprint, c.cert.spki, cert, plan, (ok) => {
+      verifier.submit(c.fingerprint, c.cert.spki, tbs, signature, plan, (ok) => {
         if (ok) {
           e.issuerFingerprint = c.fingerprint;
           c.children++;
         } else {
           this.failedPairs.add(pair);
-          attempt(i + 1);
+          if (retry !== undefined) attempt(i + 1, retry.tbs, retry.signature);
         }
       });
     };
-    attempt(0);
+    attempt(0, cert.tbs, cert.signature);
     return true;
   }
 

@@ -69,28 +69,30 @@ export function fastPlan(cert: Certificate): number | undefined {
   return plan >= 3 && plan <= 5 && p.length === 2 && p[0] === 0x05 && p[1] === 0x00 ? plan : undefined;
 }
 
-interface Job {
-  tbs: Uint8Array;
-  signature: Uint8Array;
-  keyId: number;
-  plan: number;
-  done: (ok: boolean) => void;
-}
+type Done = (ok: boolean) => void;
 
 const BATCH = 512;
 
 export class SignatureVerifier {
   private readonly worker: Worker;
   private readonly keyIds = new Map<string, number>();
-  private queue: Job[] = [];
-  private readonly inFlightBatches = new Map<number, Job[]>();
+  /** The batch being filled: bytes are copied in at submit, so no parsed certificate waits for an answer. */
+  private buf = new Uint8Array(BATCH * 1024);
+  private used = 0;
+  private meta = new Int32Array(BATCH * 6);
+  private done: Done[] = [];
+  private readonly inFlightBatches = new Map<number, Done[]>();
   private nextBatch = 0;
   private outstanding = 0;
   private failure: Error | undefined;
   private waiters: (() => void)[] = [];
 
   constructor() {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true });
+    // A small heap: the worker holds one batch and a few issuer keys.
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
+    });
     this.worker.on('message', (m: { id: number; out: ArrayBuffer }) =>
       this.settle(m.id, new Uint8Array(m.out)),
     );
@@ -105,13 +107,14 @@ export class SignatureVerifier {
     return this.outstanding;
   }
 
-  /** Queues "did the key with SPKI `issuerSpki` (known as `issuerId`) sign `cert`?". */
+  /** Queues "did the key with SPKI `issuerSpki` (known as `issuerId`) sign these to-be-signed bytes?". */
   submit(
     issuerId: string,
     issuerSpki: Uint8Array,
-    cert: Certificate,
+    tbs: Uint8Array,
+    signature: Uint8Array,
     plan: number,
-    done: (ok: boolean) => void,
+    done: Done,
   ): void {
     if (this.failure !== undefined) throw this.failure;
     let keyId = this.keyIds.get(issuerId);
@@ -120,39 +123,39 @@ export class SignatureVerifier {
       this.keyIds.set(issuerId, keyId);
       this.worker.postMessage({ type: 'key', id: keyId, spki: issuerSpki });
     }
-    this.queue.push({ tbs: cert.tbs, signature: cert.signature, keyId, plan, done });
+    const need = this.used + tbs.length + signature.length;
+    if (need > this.buf.length) {
+      const bigger = new Uint8Array(Math.max(need, this.buf.length * 2));
+      bigger.set(this.buf.subarray(0, this.used));
+      this.buf = bigger;
+    }
+    const o = this.done.length * 6;
+    this.buf.set(tbs, this.used);
+    this.meta[o] = this.used;
+    this.used += tbs.length;
+    this.meta[o + 1] = this.used;
+    this.buf.set(signature, this.used);
+    this.meta[o + 2] = this.used;
+    this.used += signature.length;
+    this.meta[o + 3] = this.used;
+    this.meta[o + 4] = keyId;
+    this.meta[o + 5] = plan;
+    this.done.push(done);
     this.outstanding++;
-    if (this.queue.length >= BATCH) this.flush();
+    if (this.done.length >= BATCH) this.flush();
   }
 
   /** Sends what is queued. */
   flush(): void {
-    if (this.queue.length === 0) return;
-    const jobs = this.queue;
-    this.queue = [];
-    let size = 0;
-    for (const j of jobs) size += j.tbs.length + j.signature.length;
-    const buf = new Uint8Array(size);
-    const meta = new Int32Array(jobs.length * 6);
-    let off = 0;
-    jobs.forEach((j, i) => {
-      buf.set(j.tbs, off);
-      meta[i * 6] = off;
-      off += j.tbs.length;
-      meta[i * 6 + 1] = off;
-      buf.set(j.signature, off);
-      meta[i * 6 + 2] = off;
-      off += j.signature.length;
-      meta[i * 6 + 3] = off;
-      meta[i * 6 + 4] = j.keyId;
-      meta[i * 6 + 5] = j.plan;
-    });
+    const n = this.done.length;
+    if (n === 0) return;
     const id = this.nextBatch++;
-    this.inFlightBatches.set(id, jobs);
-    this.worker.postMessage({ type: 'batch', id, n: jobs.length, buf: buf.buffer, meta: meta.buffer }, [
-      buf.buffer,
-      meta.buffer,
-    ]);
+    this.inFlightBatches.set(id, this.done);
+    const buf = this.buf.buffer.slice(0, this.used);
+    const meta = this.meta.buffer.slice(0, n * 24);
+    this.done = [];
+    this.used = 0;
+    this.worker.postMessage({ type: 'batch', id, n, buf, meta }, [buf, meta]);
   }
 
   /** Resolves once at most `limit` checks are unanswered (backpressure for a reader). */
@@ -180,12 +183,12 @@ export class SignatureVerifier {
   }
 
   private settle(id: number, out: Uint8Array): void {
-    const jobs = this.inFlightBatches.get(id);
-    if (jobs === undefined) return;
+    const callbacks = this.inFlightBatches.get(id);
+    if (callbacks === undefined) return;
     this.inFlightBatches.delete(id);
-    jobs.forEach((j, i) => {
+    callbacks.forEach((done, i) => {
       this.outstanding--;
-      j.done(out[i] === 1);
+      done(out[i] === 1);
     });
     if (this.inFlightBatches.size === 0) this.flush();
     this.wake();

@@ -138,7 +138,10 @@ export interface StoredMappingRun {
   createdAt: string;
   trustDomain: string;
   rulesHash: string;
+  /** Format version of the rules file (its `version`). */
   rulesVersion: number;
+  /** 1 for the first rules stored for the trust domain, 2 for the next different ones, ... */
+  rulesRevision: number;
   rulesFile: string | null;
   rules: string;
   meshbridgeVersion: string;
@@ -252,7 +255,7 @@ export async function saveMappingRun(
   store: Store,
   input: SaveMappingRunInput,
   opts: RepoOptions = {},
-): Promise<{ runId: string; seq: number; savedAt: string }> {
+): Promise<{ runId: string; seq: number; savedAt: string; rulesRevision: number }> {
   if (!/^[0-9a-f]{64}$/.test(input.rulesHash)) {
     throw new StoreError(
       'STORE_INPUT_INVALID',
@@ -265,6 +268,7 @@ export async function saveMappingRun(
   const rows = opts.batchRows ?? DEFAULT_BATCH_ROWS;
   return write(store, 'mapping run', async (trx) => {
     const seq = await nextSeq(trx, 'mapping_runs');
+    const rulesRevision = await revisionOf(trx, input.trustDomain, input.rulesHash);
     await trx
       .insertInto('mapping_runs')
       .values({
@@ -277,7 +281,7 @@ export async function saveMappingRun(
         rules_file: input.rulesFile,
         rules: input.rules,
         meshbridge_version: input.meshbridgeVersion,
-        summary: JSON.stringify(input.summary ?? {}),
+        summary: JSON.stringify({ ...input.summary, rulesRevision }),
       })
       .execute();
     const mappingRows: MappingsTable[] = input.mappings.map((m) => ({
@@ -304,11 +308,32 @@ export async function saveMappingRun(
     }));
     for (const batch of batches(problemRows, 6, rows))
       await trx.insertInto('mapping_problems').values(batch).execute();
-    return { runId, seq, savedAt: now };
+    return { runId, seq, savedAt: now, rulesRevision };
   });
 }
 
+/**
+ * The revision of a rules hash within a trust domain: 1 for the first rules ever stored,
+ * 2 for the next different ones, ...; a hash seen before keeps its revision.
+ */
+async function revisionOf(
+  trx: Transaction<MappingDatabase>,
+  trustDomain: string,
+  hash: string,
+): Promise<number> {
+  const rows = await trx
+    .selectFrom('mapping_runs')
+    .select((eb) => ['rules_hash', eb.fn.min<number | string>('seq').as('first')])
+    .where('trust_domain', '=', trustDomain)
+    .groupBy('rules_hash')
+    .execute();
+  const ordered = rows.sort((a, b) => Number(a.first) - Number(b.first)).map((r) => r.rules_hash);
+  const at = ordered.indexOf(hash);
+  return at === -1 ? ordered.length + 1 : at + 1;
+}
+
 function runOf(r: MappingRunsTable): StoredMappingRun {
+  const summary = parseJson<Record<string, unknown>>(r.summary, {});
   return {
     id: r.id,
     seq: Number(r.seq),
@@ -316,10 +341,11 @@ function runOf(r: MappingRunsTable): StoredMappingRun {
     trustDomain: r.trust_domain,
     rulesHash: r.rules_hash,
     rulesVersion: Number(r.rules_version),
+    rulesRevision: typeof summary.rulesRevision === 'number' ? summary.rulesRevision : 0,
     rulesFile: r.rules_file,
     rules: r.rules,
     meshbridgeVersion: r.meshbridge_version,
-    summary: parseJson<Record<string, unknown>>(r.summary, {}),
+    summary,
   };
 }
 

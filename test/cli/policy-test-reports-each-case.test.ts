@@ -33,7 +33,10 @@ rules:
 - { name: ttl expectation, subject: spiffe://example.org/ns/shop/sa/web, credential: orders-db, ttl: 1h, expect: allow, ttlSeconds: 3600 }
 `,
   );
-  writeFileSync(join(dir, 'broken.yaml'), `cases:\n  - { name: x, subject: spiffe://example.org/a, credential: orders-db, expect: maybe }\n`);
+  writeFileSync(
+    join(dir, 'broken.yaml'),
+    `cases:\n  - { name: x, subject: spiffe://example.org/a, credential: orders-db, expect: maybe }\n`,
+  );
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -59,9 +62,17 @@ describe('meshbridge policy test', () => {
   it('gives the report as JSON', async () => {
     const r = await cli(['--json', 'policy', 'test', 'policy.yaml', 'fail.yaml'], { cwd: dir });
     expect(r.code).toBe(1);
-    const j = r.json() as { passed: number; failed: number; results: { name: string; passed: boolean; got: { code: string } }[] };
+    const j = r.json() as {
+      passed: number;
+      failed: number;
+      results: { name: string; passed: boolean; got: { code: string } }[];
+    };
     expect(j).toMatchObject({ passed: 1, failed: 2 });
-    expect(j.results[1]).toMatchObject({ name: 'intruder wrongly expected', passed: false, got: { code: 'POLICY_NO_RULE' } });
+    expect(j.results[1]).toMatchObject({
+      name: 'intruder wrongly expected',
+      passed: false,
+      got: { code: 'POLICY_NO_RULE' },
+    });
   });
 
   it('refuses cases that do not load, with the line, exit 2', async () => {

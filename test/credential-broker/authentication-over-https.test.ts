@@ -6,11 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditFromRow } from '../../src/credential-broker/audit.js';
 import { brokerDb } from '../../src/credential-broker/schema.js';
-import { type TestBroker, startBroker } from './helpers/broker.js';
+import { startBroker, type TestBroker } from './helpers/broker.js';
 import {
   BROKER_ID,
-  call,
   caAsClient,
+  call,
   expiredSvid,
   istioCert,
   jwtAlgNone,
@@ -33,7 +33,11 @@ const WEB = 'spiffe://example.org/ns/shop/sa/web';
 
 describe('allowed identities get their credential', () => {
   it('a SPIRE-issued X.509-SVID over mTLS', async () => {
-    const r = await call(b.url, { path: '/v1/credentials/orders-db', body: {}, client: spireSvid(b.pki, WEB) });
+    const r = await call(b.url, {
+      path: '/v1/credentials/orders-db',
+      body: {},
+      client: spireSvid(b.pki, WEB),
+    });
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ name: 'orders-db', ttlSeconds: 300 });
     expect(r.json.leaseId).toMatch(/^lse_/);
@@ -70,16 +74,27 @@ describe('allowed identities get their credential', () => {
   });
 
   it('a JWT-SVID bearer token whose audience names the broker', async () => {
-    const r = await call(b.url, { path: '/v1/credentials/orders-db', body: { ttl: '2m' }, bearer: jwtSvid(b.pki.spire, WEB) });
+    const r = await call(b.url, {
+      path: '/v1/credentials/orders-db',
+      body: { ttl: '2m' },
+      bearer: jwtSvid(b.pki.spire, WEB),
+    });
     expect(r.status).toBe(200);
     expect(r.json.ttlSeconds).toBe(120);
     const list = await call(b.url, { path: '/v1/credentials', bearer: jwtSvid(b.pki.spire, WEB) });
     expect(list.json.identity).toMatchObject({ spiffeId: WEB, method: 'jwt', issuer: { kind: 'spire' } });
-    expect((list.json.credentials as { name: string }[]).map((c) => c.name)).toEqual(['orders-db', 'orders-token']);
+    expect((list.json.credentials as { name: string }[]).map((c) => c.name)).toEqual([
+      'orders-db',
+      'orders-token',
+    ]);
   });
 
   it('caps the TTL at the credential maximum', async () => {
-    const r = await call(b.url, { path: '/v1/credentials/orders-db', body: { ttl: '2h' }, client: spireSvid(b.pki, WEB) });
+    const r = await call(b.url, {
+      path: '/v1/credentials/orders-db',
+      body: { ttl: '2h' },
+      client: spireSvid(b.pki, WEB),
+    });
     expect(r.status).toBe(200);
     expect(r.json.ttlSeconds).toBe(900);
   });
@@ -105,7 +120,12 @@ describe('refused identities get the right status and code', () => {
       401,
       'SVID_LEAF_IS_CA',
     ],
-    ['a JWT with alg none', () => ({ path: '/v1/credentials/orders-db', body: {}, bearer: jwtAlgNone(WEB) }), 401, 'JWT_ALG_NONE'],
+    [
+      'a JWT with alg none',
+      () => ({ path: '/v1/credentials/orders-db', body: {}, bearer: jwtAlgNone(WEB) }),
+      401,
+      'JWT_ALG_NONE',
+    ],
     [
       'an HS256 JWT',
       () => ({ path: '/v1/credentials/orders-db', body: {}, bearer: jwtHs256(b.pki.spire, WEB) }),
@@ -114,21 +134,38 @@ describe('refused identities get the right status and code', () => {
     ],
     [
       'a JWT for another audience',
-      () => ({ path: '/v1/credentials/orders-db', body: {}, bearer: jwtSvid(b.pki.spire, WEB, 'some-other-service') }),
+      () => ({
+        path: '/v1/credentials/orders-db',
+        body: {},
+        bearer: jwtSvid(b.pki.spire, WEB, 'some-other-service'),
+      }),
       401,
       'JWT_AUDIENCE_MISMATCH',
     ],
     [
       'a JWT signed by a foreign CA',
-      () => ({ path: '/v1/credentials/orders-db', body: {}, bearer: jwtSvid(b.pki.foreign, 'spiffe://evil.org/x') }),
+      () => ({
+        path: '/v1/credentials/orders-db',
+        body: {},
+        bearer: jwtSvid(b.pki.foreign, 'spiffe://evil.org/x'),
+      }),
       401,
       'BUNDLE_NOT_FOUND',
     ],
     ['no identity at all', () => ({ path: '/v1/credentials/orders-db', body: {} }), 401, 'UNAUTHENTICATED'],
-    ['a malformed Authorization header', () => ({ path: '/v1/credentials', headers: { authorization: 'Basic abc' } }), 401, 'BEARER_MALFORMED'],
+    [
+      'a malformed Authorization header',
+      () => ({ path: '/v1/credentials', headers: { authorization: 'Basic abc' } }),
+      401,
+      'BEARER_MALFORMED',
+    ],
     [
       'a policy miss (default deny)',
-      () => ({ path: '/v1/credentials/orders-db', body: {}, client: spireSvid(b.pki, 'spiffe://example.org/ns/shop/sa/intruder') }),
+      () => ({
+        path: '/v1/credentials/orders-db',
+        body: {},
+        client: spireSvid(b.pki, 'spiffe://example.org/ns/shop/sa/intruder'),
+      }),
       403,
       'POLICY_NO_RULE',
     ],
@@ -150,7 +187,12 @@ describe('refused identities get the right status and code', () => {
       400,
       'REQUEST_INVALID',
     ],
-    ['an unknown route', () => ({ path: '/v2/nothing', client: spireSvid(b.pki, WEB) }), 404, 'ROUTE_NOT_FOUND'],
+    [
+      'an unknown route',
+      () => ({ path: '/v2/nothing', client: spireSvid(b.pki, WEB) }),
+      404,
+      'ROUTE_NOT_FOUND',
+    ],
   ];
 
   function foreignSvid() {
@@ -167,8 +209,15 @@ describe('refused identities get the right status and code', () => {
 
 describe('the record', () => {
   it('holds one audit record per decision, allow and deny, with issuer and client address', async () => {
-    const before = await brokerDb(b.store).selectFrom('broker_audit').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
-    await call(b.url, { path: '/v1/credentials/orders-db', body: { purpose: 'nightly' }, client: spireSvid(b.pki, WEB) });
+    const before = await brokerDb(b.store)
+      .selectFrom('broker_audit')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirst();
+    await call(b.url, {
+      path: '/v1/credentials/orders-db',
+      body: { purpose: 'nightly' },
+      client: spireSvid(b.pki, WEB),
+    });
     await call(b.url, {
       path: '/v1/credentials/orders-db',
       body: {},
@@ -195,19 +244,40 @@ describe('the record', () => {
     });
     expect(allow?.leaseId).toMatch(/^lse_/);
     expect(allow?.reference).toMatch(/^ephemeral:password:/);
-    expect(deny).toMatchObject({ decision: 'deny', code: 'POLICY_NO_RULE', status: 403, spiffeId: 'spiffe://example.org/ns/shop/sa/intruder' });
-    expect(unauth).toMatchObject({ decision: 'deny', code: 'SVID_EXPIRED', status: 401, credential: 'orders-db' });
+    expect(deny).toMatchObject({
+      decision: 'deny',
+      code: 'POLICY_NO_RULE',
+      status: 403,
+      spiffeId: 'spiffe://example.org/ns/shop/sa/intruder',
+    });
+    expect(unauth).toMatchObject({
+      decision: 'deny',
+      code: 'SVID_EXPIRED',
+      status: 401,
+      credential: 'orders-db',
+    });
     expect(unauth?.spiffeId).toBeUndefined();
     // ... and the same records as JSON lines on the log.
-    const logged = b.logs.records().filter((l) => l.audit !== undefined).map((l) => (l.audit as { id: string }).id);
+    const logged = b.logs
+      .records()
+      .filter((l) => l.audit !== undefined)
+      .map((l) => (l.audit as { id: string }).id);
     for (const r of rows.slice(-3)) expect(logged).toContain(r.id);
   });
 
   it('serves its OpenAPI document with every route, its request and response schemas', async () => {
     const r = await call(b.url, { path: '/openapi.json' });
     expect(r.status).toBe(200);
-    const paths = r.json.paths as Record<string, Record<string, { responses: Record<string, unknown>; requestBody?: unknown }>>;
-    expect(Object.keys(paths).sort()).toEqual(['/oauth2/token', '/v1/credentials', '/v1/credentials/{name}', '/v1/leases/{id}']);
+    const paths = r.json.paths as Record<
+      string,
+      Record<string, { responses: Record<string, unknown>; requestBody?: unknown }>
+    >;
+    expect(Object.keys(paths).sort()).toEqual([
+      '/oauth2/token',
+      '/v1/credentials',
+      '/v1/credentials/{name}',
+      '/v1/leases/{id}',
+    ]);
     expect(Object.keys(paths['/v1/credentials/{name}']!.post!.responses)).toEqual(
       expect.arrayContaining(['200', '401', '403', '404', '429', '503']),
     );

@@ -7,7 +7,7 @@ import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokerDb } from '../../src/credential-broker/schema.js';
 import { type MotoServer, motoOrSkip, startMoto } from '../helpers/moto.js';
-import { type TestBroker, startBroker } from './helpers/broker.js';
+import { startBroker, type TestBroker } from './helpers/broker.js';
 import { call, jwtSvid, spireSvid } from './helpers/world.js';
 
 const WEB = 'spiffe://example.org/ns/shop/sa/web';
@@ -48,10 +48,18 @@ rules:
   });
 
   it('hands the secret to the allowed identity, by mTLS and by JWT-SVID', async () => {
-    const r = await call(b.url, { path: '/v1/credentials/orders-static', body: {}, client: spireSvid(b.pki, WEB) });
+    const r = await call(b.url, {
+      path: '/v1/credentials/orders-static',
+      body: {},
+      client: spireSvid(b.pki, WEB),
+    });
     expect(r.status).toBe(200);
     expect(r.json.secret).toEqual({ username: 'orders', password: LEGACY_PASSWORD });
-    const j = await call(b.url, { path: '/v1/credentials/orders-static', body: {}, bearer: jwtSvid(b.pki.spire, WEB) });
+    const j = await call(b.url, {
+      path: '/v1/credentials/orders-static',
+      body: {},
+      bearer: jwtSvid(b.pki.spire, WEB),
+    });
     expect(j.status).toBe(200);
   });
 
@@ -65,13 +73,21 @@ rules:
   });
 
   it('records the secret by ARN and version, never by value, and the sighting per identity', async () => {
-    const rows = await brokerDb(b.store).selectFrom('broker_audit').selectAll().where('decision', '=', 'allow').execute();
+    const rows = await brokerDb(b.store)
+      .selectFrom('broker_audit')
+      .selectAll()
+      .where('decision', '=', 'allow')
+      .execute();
     expect(rows.length).toBeGreaterThanOrEqual(2);
     for (const row of rows) {
       expect(row.reference).toMatch(/^arn:aws:secretsmanager:.*legacy\/orders-db.*/);
       expect(JSON.stringify(row)).not.toContain(LEGACY_PASSWORD);
     }
-    const sightings = await brokerDb(b.store).selectFrom('broker_credential_sightings').selectAll().orderBy('spiffe_id').execute();
+    const sightings = await brokerDb(b.store)
+      .selectFrom('broker_credential_sightings')
+      .selectAll()
+      .orderBy('spiffe_id')
+      .execute();
     expect(sightings.map((s) => [s.spiffe_id, Number(s.allowed_count), Number(s.denied_count)])).toEqual([
       ['spiffe://example.org/ns/shop/sa/intruder', 0, 1],
       [WEB, 2, 0],

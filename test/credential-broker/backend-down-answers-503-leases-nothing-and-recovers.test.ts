@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokerDb } from '../../src/credential-broker/schema.js';
 import { VaultDouble } from '../doubles/vault-double.js';
-import { type TestBroker, startBroker } from './helpers/broker.js';
+import { startBroker, type TestBroker } from './helpers/broker.js';
 import { call, spireSvid } from './helpers/world.js';
 
 const WEB = 'spiffe://example.org/ns/shop/sa/web';
@@ -31,7 +31,10 @@ rules:
 `;
 
 beforeAll(async () => {
-  vault = await VaultDouble.start({ databaseRoles: { orders: { ttlSeconds: 3600 } }, policies: { deploy: ['secret/data/deploy/*'] } });
+  vault = await VaultDouble.start({
+    databaseRoles: { orders: { ttlSeconds: 3600 } },
+    policies: { deploy: ['secret/data/deploy/*'] },
+  });
   b = await startBroker({
     policy: POLICY,
     backendsYaml: `    - { type: vault, name: vault-prod, address: "${vault.url}", token: "${vault.rootToken}", requestTimeoutMs: 2000 }`,
@@ -62,7 +65,11 @@ describe('a backend that goes down', () => {
     expect(Object.keys(secret).sort()).toEqual(['password', 'username']);
     const lease = await b.server.broker.leases.get(r.json.leaseId as string);
     expect(lease?.backend).toBe('vault-prod');
-    expect(vault.lease(lease!.backendLeaseId!)).toMatchObject({ engine: 'database', role: 'orders', revoked: false });
+    expect(vault.lease(lease!.backendLeaseId!)).toMatchObject({
+      engine: 'database',
+      role: 'orders',
+      revoked: false,
+    });
   });
 
   it.each(['refuse', 'sealed', 'error'] as const)(
@@ -73,11 +80,23 @@ describe('a backend that goes down', () => {
       try {
         const r = await ask();
         expect(r.status).toBe(503);
-        expect(r.json).toEqual({ error: { code: 'BACKEND_UNAVAILABLE', message: expect.stringContaining('vault-prod') } });
+        expect(r.json).toEqual({
+          error: { code: 'BACKEND_UNAVAILABLE', message: expect.stringContaining('vault-prod') },
+        });
         expect(r.headers['retry-after']).toBe('2');
         expect(await leaseCount()).toBe(before);
-        const audit = await brokerDb(b.store).selectFrom('broker_audit').selectAll().orderBy('at', 'desc').limit(1).executeTakeFirst();
-        expect(audit).toMatchObject({ decision: 'error', code: 'BACKEND_UNAVAILABLE', status: 503, lease_id: null });
+        const audit = await brokerDb(b.store)
+          .selectFrom('broker_audit')
+          .selectAll()
+          .orderBy('at', 'desc')
+          .limit(1)
+          .executeTakeFirst();
+        expect(audit).toMatchObject({
+          decision: 'error',
+          code: 'BACKEND_UNAVAILABLE',
+          status: 503,
+          lease_id: null,
+        });
       } finally {
         await vault.comeBack();
       }
@@ -92,11 +111,19 @@ describe('a backend that goes down', () => {
     const r = await ask();
     const leaseId = r.json.leaseId as string;
     const vaultLease = (await b.server.broker.leases.get(leaseId))!.backendLeaseId!;
-    const del = await call(b.url, { method: 'DELETE', path: `/v1/leases/${leaseId}`, client: spireSvid(b.pki, WEB) });
+    const del = await call(b.url, {
+      method: 'DELETE',
+      path: `/v1/leases/${leaseId}`,
+      client: spireSvid(b.pki, WEB),
+    });
     expect(del.status).toBe(200);
     expect(del.json).toMatchObject({ leaseId, alreadyRevoked: false });
     expect(vault.lease(vaultLease)).toMatchObject({ revoked: true, revocations: 1 });
-    const again = await call(b.url, { method: 'DELETE', path: `/v1/leases/${leaseId}`, client: spireSvid(b.pki, WEB) });
+    const again = await call(b.url, {
+      method: 'DELETE',
+      path: `/v1/leases/${leaseId}`,
+      client: spireSvid(b.pki, WEB),
+    });
     expect(again.json).toMatchObject({ leaseId, alreadyRevoked: true });
     expect((await b.server.broker.leases.get(leaseId))?.revokeReason).toBe('requested');
   });
@@ -106,7 +133,11 @@ describe('a backend that goes down', () => {
     const leaseId = r.json.leaseId as string;
     await vault.goDown('refuse');
     try {
-      const del = await call(b.url, { method: 'DELETE', path: `/v1/leases/${leaseId}`, client: spireSvid(b.pki, WEB) });
+      const del = await call(b.url, {
+        method: 'DELETE',
+        path: `/v1/leases/${leaseId}`,
+        client: spireSvid(b.pki, WEB),
+      });
       expect(del.status).toBe(503);
       expect(del.headers['retry-after']).toBeDefined();
       const lease = await b.server.broker.leases.get(leaseId);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BrokerError } from '../../src/credential-broker/errors.js';
 import { parseBrokerConfig } from '../../src/credential-broker/config.js';
+import type { BrokerError } from '../../src/credential-broker/errors.js';
 
 const GOOD = `# other sections of meshbridge.yaml belong to other features
 dashboard: { listen: 127.0.0.1:9000 }
@@ -30,7 +30,10 @@ describe('broker config', () => {
   it('reads the broker: section of meshbridge.yaml with defaults and absolute paths', () => {
     const c = parseBrokerConfig(GOOD, { baseDir: '/etc/meshbridge', env: {} });
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 9443 });
-    expect(c.tls).toEqual({ cert: '/etc/meshbridge/certs/broker.pem', key: '/etc/meshbridge/certs/broker.key' });
+    expect(c.tls).toEqual({
+      cert: '/etc/meshbridge/certs/broker.pem',
+      key: '/etc/meshbridge/certs/broker.key',
+    });
     expect(c.trust[0]?.bundles).toEqual(['/etc/meshbridge/certs/bundle.pem']);
     expect(c.policy).toBe('/etc/meshbridge/policy.yaml');
     expect(c.backends.map((b) => b.name ?? b.type)).toEqual(['ephemeral', 'vault-prod']);
@@ -54,7 +57,9 @@ describe('broker config', () => {
     expect(c.policy).toBe('/srv/policy.yaml');
     expect(c.audience).toEqual(['a', 'b']);
     expect(c.store).toBe('postgres://u@db/meshbridge');
-    expect(() => parseBrokerConfig(GOOD, { env: { MESHBRIDGE_BROKER_PORT: 'http' } })).toThrow(/MESHBRIDGE_BROKER_PORT/);
+    expect(() => parseBrokerConfig(GOOD, { env: { MESHBRIDGE_BROKER_PORT: 'http' } })).toThrow(
+      /MESHBRIDGE_BROKER_PORT/,
+    );
   });
 
   it('reports problems at their line inside the broker section', () => {

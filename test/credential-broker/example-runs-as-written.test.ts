@@ -35,7 +35,10 @@ function portFree(port: number): Promise<boolean> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mb-example-broker-'));
-  cpSync(EXAMPLE, dir, { recursive: true, filter: (src) => !/certs|meshbridge\.db|\.env$/.test(src.slice(EXAMPLE.length)) });
+  cpSync(EXAMPLE, dir, {
+    recursive: true,
+    filter: (src) => !/certs|meshbridge\.db|\.env$/.test(src.slice(EXAMPLE.length)),
+  });
   const mint = await cli(
     [
       'dev',
@@ -102,10 +105,13 @@ describe('examples/broker', () => {
     expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const served = await new Promise<string>((done, fail) => {
       import('node:tls').then(({ connect }) => {
-        const s = connect({ host: '127.0.0.1', port: Number(new URL(url).port), rejectUnauthorized: false }, () => {
-          done(s.getPeerX509Certificate()!.fingerprint256.replaceAll(':', '').toLowerCase());
-          s.end();
-        });
+        const s = connect(
+          { host: '127.0.0.1', port: Number(new URL(url).port), rejectUnauthorized: false },
+          () => {
+            done(s.getPeerX509Certificate()!.fingerprint256.replaceAll(':', '').toLowerCase());
+            s.end();
+          },
+        );
         s.on('error', fail);
       }, fail);
     });
@@ -119,7 +125,11 @@ describe('examples/broker', () => {
   });
 
   it('gives intruder nothing', async () => {
-    const r = await call(url, { path: '/v1/credentials/orders-db', method: 'POST', client: cert('intruder') });
+    const r = await call(url, {
+      path: '/v1/credentials/orders-db',
+      method: 'POST',
+      client: cert('intruder'),
+    });
     expect(r.status).toBe(403);
     expect(r.json).toMatchObject({ error: { code: 'POLICY_NO_RULE' } });
     const list = await call(url, { path: '/v1/credentials', client: cert('intruder') });
@@ -128,11 +138,24 @@ describe('examples/broker', () => {
 
   it('accepts web with a JWT-SVID from `dev jwt` for the broker audience', async () => {
     const jwt = await cli(
-      ['dev', 'jwt', '--ca', 'certs', '--id', 'spiffe://example.org/ns/shop/sa/web', '--audience', 'spiffe://example.org/ns/meshbridge/sa/broker'],
+      [
+        'dev',
+        'jwt',
+        '--ca',
+        'certs',
+        '--id',
+        'spiffe://example.org/ns/shop/sa/web',
+        '--audience',
+        'spiffe://example.org/ns/meshbridge/sa/broker',
+      ],
       { cwd: dir },
     );
     expect(jwt.code).toBe(0);
-    const r = await call(url, { path: '/v1/credentials/orders-db', body: { ttl: '1m' }, bearer: jwt.stdout.trim() });
+    const r = await call(url, {
+      path: '/v1/credentials/orders-db',
+      body: { ttl: '1m' },
+      bearer: jwt.stdout.trim(),
+    });
     expect(r.status).toBe(200);
     expect(r.json.ttlSeconds).toBe(60);
   });
@@ -181,6 +204,8 @@ describe('examples/broker', () => {
       .map((l) => JSON.parse(l) as { audit?: { decision: string; spiffeId?: string } })
       .filter((l) => l.audit !== undefined);
     expect(audits.some((l) => l.audit?.decision === 'allow')).toBe(true);
-    expect(audits.some((l) => l.audit?.decision === 'deny' && l.audit.spiffeId?.endsWith('/intruder'))).toBe(true);
+    expect(audits.some((l) => l.audit?.decision === 'deny' && l.audit.spiffeId?.endsWith('/intruder'))).toBe(
+      true,
+    );
   });
 });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditFromRow } from '../../src/credential-broker/audit.js';
 import type { EphemeralBackend } from '../../src/credential-broker/backends/index.js';
 import { brokerDb } from '../../src/credential-broker/schema.js';
-import { type TestBroker, startBroker } from './helpers/broker.js';
+import { startBroker, type TestBroker } from './helpers/broker.js';
 import { call, jwtAlgNone, jwtHs256, jwtSvid } from './helpers/world.js';
 
 const WEB = 'spiffe://example.org/ns/shop/sa/web';
@@ -23,7 +23,12 @@ afterAll(async () => {
 });
 
 async function lastAudit() {
-  const row = await brokerDb(b.store).selectFrom('broker_audit').selectAll().orderBy('at', 'desc').limit(1).executeTakeFirstOrThrow();
+  const row = await brokerDb(b.store)
+    .selectFrom('broker_audit')
+    .selectAll()
+    .orderBy('at', 'desc')
+    .limit(1)
+    .executeTakeFirstOrThrow();
   return auditFromRow(row);
 }
 
@@ -32,7 +37,12 @@ describe('POST /oauth2/token', () => {
     const r = await call(b.url, {
       path: '/oauth2/token',
       form: true,
-      body: { grant_type: GRANT, subject_token: jwtSvid(b.pki.spire, WEB), subject_token_type: JWT, audience: 'orders-token' },
+      body: {
+        grant_type: GRANT,
+        subject_token: jwtSvid(b.pki.spire, WEB),
+        subject_token_type: JWT,
+        audience: 'orders-token',
+      },
     });
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({
@@ -46,7 +56,12 @@ describe('POST /oauth2/token', () => {
       sub: WEB,
       cred: 'orders-token',
     });
-    expect(await lastAudit()).toMatchObject({ action: 'exchange', decision: 'allow', spiffeId: WEB, leaseId: r.json.lease_id });
+    expect(await lastAudit()).toMatchObject({
+      action: 'exchange',
+      decision: 'allow',
+      spiffeId: WEB,
+      leaseId: r.json.lease_id,
+    });
   });
 
   it('records a verified actor (a JWT-SVID) and an unverified one by its claimed subject only', async () => {
@@ -63,7 +78,12 @@ describe('POST /oauth2/token', () => {
       },
     });
     expect(r.status).toBe(200);
-    expect((await lastAudit()).actor).toEqual({ sub: AGENT, verified: true, type: 'jwt-svid', issuer: 'spire' });
+    expect((await lastAudit()).actor).toEqual({
+      sub: AGENT,
+      verified: true,
+      type: 'jwt-svid',
+      issuer: 'spire',
+    });
 
     const userToken = jwtHs256(b.pki.spire, 'spiffe://example.org/user/alice');
     await call(b.url, {
@@ -91,16 +111,34 @@ describe('POST /oauth2/token', () => {
     const r = await call(b.url, {
       path: '/oauth2/token',
       form: true,
-      body: { grant_type: GRANT, subject_token: jwtAlgNone(WEB), subject_token_type: JWT, audience: 'orders-token' },
+      body: {
+        grant_type: GRANT,
+        subject_token: jwtAlgNone(WEB),
+        subject_token_type: JWT,
+        audience: 'orders-token',
+      },
     });
     expect(r.status).toBe(401);
     expect(r.json).toMatchObject({ error: { code: 'JWT_ALG_NONE' } });
-    expect(await lastAudit()).toMatchObject({ action: 'exchange', decision: 'deny', code: 'JWT_ALG_NONE', credential: 'orders-token' });
+    expect(await lastAudit()).toMatchObject({
+      action: 'exchange',
+      decision: 'deny',
+      code: 'JWT_ALG_NONE',
+      credential: 'orders-token',
+    });
   });
 
   it('refuses other grants and token types with 400', async () => {
-    const base = { subject_token: jwtSvid(b.pki.spire, WEB), subject_token_type: JWT, audience: 'orders-token' };
-    const grant = await call(b.url, { path: '/oauth2/token', form: true, body: { ...base, grant_type: 'client_credentials' } });
+    const base = {
+      subject_token: jwtSvid(b.pki.spire, WEB),
+      subject_token_type: JWT,
+      audience: 'orders-token',
+    };
+    const grant = await call(b.url, {
+      path: '/oauth2/token',
+      form: true,
+      body: { ...base, grant_type: 'client_credentials' },
+    });
     expect(grant.status).toBe(400);
     expect(grant.json).toMatchObject({ error: { code: 'TOKEN_EXCHANGE_UNSUPPORTED' } });
     const type = await call(b.url, {
@@ -118,7 +156,12 @@ describe('POST /oauth2/token', () => {
     const r = await call(b.url, {
       path: '/oauth2/token',
       form: true,
-      body: { grant_type: GRANT, subject_token: jwtSvid(b.pki.spire, WEB), subject_token_type: JWT, audience: 'orders-db' },
+      body: {
+        grant_type: GRANT,
+        subject_token: jwtSvid(b.pki.spire, WEB),
+        subject_token_type: JWT,
+        audience: 'orders-db',
+      },
     });
     expect(r.status).toBe(400);
     expect(r.json).toMatchObject({ error: { code: 'TOKEN_EXCHANGE_NOT_A_TOKEN' } });

@@ -11,6 +11,7 @@ import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EKU, issueCertificate } from '../../src/devca/issue.js';
@@ -33,7 +34,8 @@ const ENDPOINT_ID = 'spiffe://example.org/meshbridge/bundle-endpoint';
 /** `meshbridge <args>` in its own process. */
 function meshbridge(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), ...args], {
+    const tsx = pathToFileURL(join(repoRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+    const child = spawn(process.execPath, ['--import', tsx, join(repoRoot, 'src/cli/main.ts'), ...args], {
       cwd,
       env: { ...process.env, NO_COLOR: '1' },
     });
@@ -150,7 +152,7 @@ describe('SPIFFE bundle endpoint and federation client', () => {
     writeFileSync(join(dir, 'previous.json'), genuine.marshal());
     const source = new StaticBundleSource([genuine]);
     const tls = serverCert(tlsCa, 'localhost');
-    web = Fastify({ https: httpsWebTls(tls.cert, tls.key) });
+    web = Fastify({ https: httpsWebTls(tls.cert, tls.key) }) as unknown as FastifyInstance;
     web.addHook('onSend', async (req, _reply, payload) =>
       req.url.startsWith('/bundle') && typeof payload === 'string' && payload.startsWith('{"keys"') ? tampered(payload) : payload,
     );
@@ -160,7 +162,7 @@ describe('SPIFFE bundle endpoint and federation client', () => {
 
     const svid = liveSvid(endpointCa, ENDPOINT_ID);
     const current = () => ({ id: SpiffeId.parse(ENDPOINT_ID), certificates: [svid.cert], privateKey: svid.key });
-    spiffe = Fastify({ https: httpsSpiffeTls(current) });
+    spiffe = Fastify({ https: httpsSpiffeTls(current) }) as unknown as FastifyInstance;
     await spiffe.register(bundleEndpointPlugin, { source, defaultTrustDomain: TD });
     await spiffe.listen({ host: '127.0.0.1', port: 0 });
     spiffeUrl = `https://127.0.0.1:${(spiffe.server.address() as { port: number }).port}/`;

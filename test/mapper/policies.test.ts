@@ -181,6 +181,37 @@ describe('Istio policy translation', () => {
   });
 });
 
+describe('Istio namespaces conditions', () => {
+  const policy = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: deny-others, namespace: shop }
+spec:
+  action: DENY
+  rules:
+  - from:
+    - source:
+        notNamespaces: ["shop"]
+`;
+  const check = (spiffeId: string) => {
+    const rules = rulesFromObject({ trustDomain: TD, rules: [{ match: { mesh: 'istio' }, spiffeId }] });
+    const result = mapWorkloads(workloads.slice(0, 1), rules);
+    return emit({ rules, result, emit: ['istio'], policies: parsePolicyDocuments(policy, 'p.yaml').policies })
+      .problems;
+  };
+
+  it('warns when the new IDs lose the /ns/<namespace>/ Istio reads namespaces from', () => {
+    expect(check('spiffe://{trustDomain}/{namespace}/{serviceAccount}/{cluster}')).toContainEqual(
+      expect.objectContaining({
+        code: 'POLICY_NAMESPACES_UNMATCHED',
+        message: expect.stringContaining('excludes nobody'),
+      }),
+    );
+    expect(
+      check('spiffe://{trustDomain}/k8s/{cluster}/ns/{namespace}/sa/{serviceAccount}').map((p) => p.code),
+    ).not.toContain('POLICY_NAMESPACES_UNMATCHED');
+  });
+});
+
 describe('Linkerd policy translation', () => {
   const { out, docs } = run([
     { match: { mesh: 'istio' }, spiffeId: 'spiffe://{trustDomain}/istio/ns/{namespace}/sa/{serviceAccount}' },

@@ -91,6 +91,30 @@ describe('spire-entries emitter', () => {
     expect(entries).toHaveLength(5);
   });
 
+  it('refuses entries of two clusters under one parent with the same selectors', () => {
+    const flatParent = rulesFromObject({
+      trustDomain: TD,
+      rules: [
+        {
+          spiffeId: 'spiffe://{trustDomain}/{cluster}/{namespace}/{serviceAccount}',
+          parentId: 'spiffe://{trustDomain}/agents',
+        },
+      ],
+    });
+    const r = mapWorkloads(
+      [
+        workload('spiffe://cluster.local/ns/a/sa/x', { mesh: 'istio', cluster: 'east', n: 1 }),
+        workload('spiffe://cluster.local/ns/a/sa/x', { mesh: 'istio', cluster: 'west', n: 2 }),
+      ],
+      flatParent,
+    );
+    expect(r.blocking).toBe(false);
+    const built = buildSpireEntries(flatParent, r);
+    expect(built.problems).toEqual([
+      expect.objectContaining({ code: 'SPIRE_SELECTORS_SHARED', blocking: true }),
+    ]);
+  });
+
   it('the schema refuses what SPIRE would not read (a TTL as a string, an unknown field, no selectors)', () => {
     const ok = {
       spiffe_id: 'spiffe://a/b',

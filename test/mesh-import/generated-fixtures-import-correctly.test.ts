@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Inventory } from '../../src/mesh-import/index.js';
+import { type Inventory, toInventoryJson } from '../../src/mesh-import/index.js';
 import { type GeneratedFixtures, generateFixtures } from './generate-fixtures.js';
 import { all, byFp, codes, importPaths } from './helpers.js';
 
@@ -242,6 +242,20 @@ describe('generated problem material', () => {
     });
     expect(codes(later, g.linkerd.oldAnchor)).toEqual(['CERT_EXPIRING_SOON']);
     expect(codes(later, g.linkerd.newAnchor)).toEqual([]);
+  });
+
+  it('checking leaf signatures on a worker thread gives the same inventory, problems included', async () => {
+    const paths = ['realistic', 'problems'];
+    const inline = await load(paths);
+    const threaded = await importPaths(paths, {
+      cwd: join(dir, 'fixtures'),
+      clock: () => NOW,
+      workerThread: true,
+    });
+    expect(toInventoryJson(threaded)).toEqual(toInventoryJson(inline));
+    expect(all(threaded).map((c) => [c.fingerprint, c.issuerFingerprint])).toEqual(
+      all(inline).map((c) => [c.fingerprint, c.issuerFingerprint]),
+    );
   });
 
   it('--mesh forces the mesh of every certificate', async () => {

@@ -115,6 +115,26 @@ describe.each(TARGETS)('mapping repository on $name', (tc) => {
     });
   });
 
+  it('numbers rules revisions per trust domain: a hash seen before keeps its revision', async () => {
+    await withStore(tc, async (store) => {
+      const save = (trustDomain: string, rulesHash: string) =>
+        saveMappingRun(store, {
+          trustDomain,
+          rulesHash,
+          rulesVersion: 1,
+          rulesFile: null,
+          rules: '{}',
+          meshbridgeVersion: 'x',
+          mappings: [],
+        });
+      expect((await save('td', HASH_A)).rulesRevision).toBe(1);
+      expect((await save('td', HASH_B)).rulesRevision).toBe(2);
+      expect((await save('td', HASH_A)).rulesRevision).toBe(1);
+      expect((await save('other', HASH_B)).rulesRevision).toBe(1);
+      expect((await loadLatestMappingRun(store, { trustDomain: 'td' }))!.rulesRevision).toBe(1);
+    });
+  });
+
   it('stores nothing of a run the database refuses', async () => {
     await withStore(tc, async (store) => {
       const dup = mapping(1);

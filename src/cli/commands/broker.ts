@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadBrokerConfig, backendCatalog } from '../../credential-broker/config.js';
+import { backendCatalog, loadBrokerConfig } from '../../credential-broker/config.js';
 import {
   type FetchAuth,
   type FetchEvent,
@@ -29,10 +29,14 @@ export function registerBrokerCommands(program: Command, r: Registrar): void {
 }
 
 function registerBrokerServe(program: Command, r: Registrar): void {
-  const broker = program.command('broker').description('the credential broker: SVID in, short-lived secret out');
+  const broker = program
+    .command('broker')
+    .description('the credential broker: SVID in, short-lived secret out');
   broker
     .command('serve')
-    .description('serve the broker over HTTPS (mTLS X.509-SVID or JWT-SVID bearer in, short-lived secret out)')
+    .description(
+      'serve the broker over HTTPS (mTLS X.509-SVID or JWT-SVID bearer in, short-lived secret out)',
+    )
     .option('--config <file>', 'meshbridge.yaml with a broker: section', 'meshbridge.yaml')
     .addHelpText(
       'after',
@@ -121,7 +125,10 @@ Exit status: 0 every case passed, 1 a case failed, 2 the policy or cases do not 
           opts.config === undefined
             ? undefined
             : backendCatalog(loadBrokerConfig(resolve(ctx.io.cwd, opts.config), ctx.io.env));
-        const policy = loadPolicyFile(resolve(ctx.io.cwd, policyFile), catalog === undefined ? {} : { backends: catalog });
+        const policy = loadPolicyFile(
+          resolve(ctx.io.cwd, policyFile),
+          catalog === undefined ? {} : { backends: catalog },
+        );
         const cases = loadPolicyCases(resolve(ctx.io.cwd, casesFile));
         const report = runPolicyCases(policy, cases);
         if (report.failed > 0) ctx.exitCode = EXIT.negative;
@@ -166,7 +173,9 @@ interface FetchCliOptions {
 function registerFetch(program: Command, r: Registrar): void {
   program
     .command('fetch')
-    .description('fetch a short-lived secret from the broker into a file, and keep it fresh (for legacy apps)')
+    .description(
+      'fetch a short-lived secret from the broker into a file, and keep it fresh (for legacy apps)',
+    )
     .requiredOption('--broker <url>', 'the broker, https://host:port')
     .requiredOption('--credential <name>', 'the credential name in the broker policy')
     .requiredOption('--out <file>', 'where to write the secret (atomically, mode 0600)')
@@ -175,7 +184,10 @@ function registerFetch(program: Command, r: Registrar): void {
     .option('--watch', 'keep running: renew before expiry and rewrite the file')
     .option('--cert <file>', 'X.509-SVID (leaf + chain PEM) for mTLS; default: the Workload API')
     .option('--key <file>', 'its private key')
-    .option('--jwt-file <file>', 'authenticate with the JWT-SVID in this file instead (re-read on each renewal)')
+    .option(
+      '--jwt-file <file>',
+      'authenticate with the JWT-SVID in this file instead (re-read on each renewal)',
+    )
     .option('--bundle <file>', "trust bundle for the broker's certificate; default: the Workload API's")
     .option('--trust-domain <td>', "the bundle's trust domain (default: that of --broker-id or of --cert)")
     .option('--broker-id <spiffe-id>', "the broker's expected SPIFFE ID")
@@ -196,13 +208,17 @@ Example:
         const format = o.format as SecretFormat;
         if (!['env', 'json', 'raw'].includes(format))
           throw new UsageError(`--format must be env, json or raw, not "${o.format}"`);
-        if ((o.cert === undefined) !== (o.key === undefined)) throw new UsageError('--cert and --key go together');
+        if ((o.cert === undefined) !== (o.key === undefined))
+          throw new UsageError('--cert and --key go together');
         if (o.jwtFile !== undefined && o.cert !== undefined)
           throw new UsageError('choose one of --cert/--key and --jwt-file');
         const cwd = ctx.io.cwd;
         const needWorkloadApi = (o.cert === undefined && o.jwtFile === undefined) || o.bundle === undefined;
         const source = needWorkloadApi
-          ? await X509Source.create({ ...(o.socket === undefined ? {} : { address: o.socket }), env: ctx.io.env })
+          ? await X509Source.create({
+              ...(o.socket === undefined ? {} : { address: o.socket }),
+              env: ctx.io.env,
+            })
           : undefined;
         try {
           const auth = (): FetchAuth => {
@@ -213,7 +229,10 @@ Example:
                 keyPem: readInputFile(cwd, o.key, 'key').toString('utf8'),
               };
             if (o.jwtFile !== undefined)
-              return { kind: 'jwt', token: readInputFile(cwd, o.jwtFile, 'JWT-SVID file').toString('utf8').trim() };
+              return {
+                kind: 'jwt',
+                token: readInputFile(cwd, o.jwtFile, 'JWT-SVID file').toString('utf8').trim(),
+              };
             const svid = source!.getX509Svid();
             return {
               kind: 'x509',
@@ -228,7 +247,9 @@ Example:
               const leaf = parseCertificates(readInputFile(cwd, o.cert, 'certificate'))[0];
               if (leaf !== undefined) return spiffeIdFromCertificate(leaf).trustDomain;
             }
-            throw new UsageError('with --bundle, name its trust domain: --trust-domain, --broker-id or --cert');
+            throw new UsageError(
+              'with --bundle, name its trust domain: --trust-domain, --broker-id or --cert',
+            );
           };
           const serverTrust = (): X509BundleSource => {
             if (o.bundle === undefined) return source!;
@@ -268,7 +289,10 @@ Example:
                   ttlSeconds: got.ttlSeconds,
                   out: resolve(cwd, o.out),
                 });
-              else ctx.out.out(`wrote ${o.out}: ${got.name}, lease ${got.leaseId}, expires ${got.expiresAt.toISOString()}`);
+              else
+                ctx.out.out(
+                  `wrote ${o.out}: ${got.name}, lease ${got.leaseId}, expires ${got.expiresAt.toISOString()}`,
+                );
             }
           } finally {
             process.off('SIGINT', stop);

@@ -51,7 +51,9 @@ export function registerKeysCommands(program: Command, r: Registrar): void {
 
   keys
     .command('add')
-    .description('put a legacy static key in the ledger, with where it lives, its owner and its expected consumers')
+    .description(
+      'put a legacy static key in the ledger, with where it lives, its owner and its expected consumers',
+    )
     .argument('<name>', 'the key (and, unless --credential, the broker credential consumers fetch it as)')
     .requiredOption('--location <where>', 'aws:<secret-id>, vault:<kv-mount>/<path>, or external[:note]')
     .requiredOption('--owner <team>', 'who owns the key')
@@ -59,8 +61,14 @@ export function registerKeysCommands(program: Command, r: Registrar): void {
     .option('--credential <name>', 'the broker credential consumers fetch the key as (default: the key name)')
     .option('--note <text>', 'where an external key lives and who changes it')
     .option('--window <duration>', 'evidence window: consumers seen, no static lease (default 7d)')
-    .option('--quiet-period <duration>', 'how long a short-lived key must go unasked before retirement (default 7d)')
-    .option('--restore-window <duration>', 'how long a rotation or retirement can be rolled back (default 30d)')
+    .option(
+      '--quiet-period <duration>',
+      'how long a short-lived key must go unasked before retirement (default 7d)',
+    )
+    .option(
+      '--restore-window <duration>',
+      'how long a rotation or retirement can be rolled back (default 30d)',
+    )
     .addHelpText(
       'after',
       `
@@ -131,7 +139,9 @@ ${EXIT_HELP}`,
 
   keys
     .command('show')
-    .description("one key: its consumers as the broker saw them, and the next step's gates with their blockers")
+    .description(
+      "one key: its consumers as the broker saw them, and the next step's gates with their blockers",
+    )
     .argument('<name>')
     .addHelpText('after', '\nExit status: 0 shown, 2 usage error or unknown key, 3 store unavailable.')
     .action(
@@ -182,7 +192,9 @@ ${EXIT_HELP}`,
 
   keys
     .command('rollback')
-    .description('go back one state; from rotated or retired, restore the previous value within the restore window')
+    .description(
+      'go back one state; from rotated or retired, restore the previous value within the restore window',
+    )
     .argument('<name>')
     .requiredOption('--reason <text>', 'why (recorded in the history)')
     .addHelpText('after', EXIT_HELP)
@@ -202,7 +214,10 @@ ${EXIT_HELP}`,
     .description('finish (or --undo) a rotation or rollback a killed process left between backend and ledger')
     .argument('<name>')
     .option('--undo', 'restore the value that was current before the interrupted operation')
-    .option('--force', 'even if the operation started less than a minute ago (no other process is running it)')
+    .option(
+      '--force',
+      'even if the operation started less than a minute ago (no other process is running it)',
+    )
     .addHelpText(
       'after',
       '\nExit status: 0 recovered (or nothing to recover), 1 the backend shows a state the journal does not explain, 2 usage error, 3 unavailable.',
@@ -210,7 +225,11 @@ ${EXIT_HELP}`,
     .action(
       r.action(async (ctx, name: string, opts: { undo?: boolean; force?: boolean }) => {
         const result = await withLedger(ctx, (ledger) =>
-          ledger.recover(name, { mode: opts.undo === true ? 'undo' : 'finish', force: opts.force === true, by: operator(ctx) }),
+          ledger.recover(name, {
+            mode: opts.undo === true ? 'undo' : 'finish',
+            force: opts.force === true,
+            by: operator(ctx),
+          }),
         );
         if (ctx.out.json) ctx.out.printJson(recoveryJson(result));
         else renderRecovery(ctx.out, result);
@@ -291,7 +310,11 @@ function operator(ctx: CommandContext): string {
   return env.MESHBRIDGE_OPERATOR || env.USER || env.USERNAME || 'unknown';
 }
 
-function duration<K extends string>(value: string | undefined, flag: string, key: K): Partial<Record<K, number>> {
+function duration<K extends string>(
+  value: string | undefined,
+  flag: string,
+  key: K,
+): Partial<Record<K, number>> {
   if (value === undefined) return {};
   return { [key]: parseDuration(value, flag) } as Partial<Record<K, number>>;
 }
@@ -305,6 +328,7 @@ function collect(value: string, previous: string[]): string[] {
 function transitionJson(t: Transition) {
   return {
     key: t.key,
+    version: t.version,
     kind: t.kind,
     from: t.from,
     to: t.to,
@@ -371,7 +395,9 @@ function renderShow(o: Output, v: KeyView): void {
     o.out(
       `  ${fail(o)} interrupted ${v.interrupted.operation} ${v.interrupted.from} -> ${v.interrupted.to} ` +
         `started ${v.interrupted.startedAt} by ${v.interrupted.by}` +
-        (d === undefined ? '' : `; downstream: ${d.stage}${d.message === undefined ? '' : ` (${d.message})`}`),
+        (d === undefined
+          ? ''
+          : `; downstream: ${d.stage}${d.message === undefined ? '' : ` (${d.message})`}`),
     );
     o.out(`      run \`meshbridge keys recover ${v.name}\` (finish) or add --undo`);
   }
@@ -402,7 +428,9 @@ function renderAdvance(o: Output, r: AdvanceResult): void {
     o.out(`recovered an interrupted ${r.recovered.operation}: ${r.recovered.outcome}`);
   for (const t of r.transitions) o.out(`${pass(o)} ${r.name}: ${t.from} -> ${t.to}`);
   if (r.refused === null) return;
-  o.out(`${fail(o)} ${r.name} stays ${r.state}${r.refused.state === null ? '' : `: ${r.refused.state} refused`}`);
+  o.out(
+    `${fail(o)} ${r.name} stays ${r.state}${r.refused.state === null ? '' : `: ${r.refused.state} refused`}`,
+  );
   for (const g of r.refused.gates) {
     o.out(`  ${g.ok ? pass(o) : fail(o)} ${g.name}`);
     for (const b of g.blockers) o.out(`      ${b.message} [${b.code}]`);

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { writeFileAtomic } from '../../devca/files.js';
 import {
   canonicalIdentity,
+  canonicalJson,
   type EmitOutput,
   type Explanation,
   emit,
@@ -24,7 +25,6 @@ import {
   ruleLabel,
   rulesFromObject,
 } from '../../mapper/index.js';
-import { canonicalJson } from '../../mapper/rules.js';
 import { loadInventory, openStore, type Store } from '../../store/index.js';
 import {
   type LoadedMappingRun,
@@ -211,7 +211,7 @@ async function runMap(ctx: CommandContext, opts: MapOpts): Promise<void> {
     }
     const extra = emitted?.problems ?? [];
     const blocking = result.blocking || hasBlocking(extra);
-    let saved: { runId: string } | null = null;
+    let saved: { runId: string; rulesRevision: number } | null = null;
     const written: { path: string; description: string }[] = [];
     if (!blocking) {
       for (const f of emitted?.files ?? []) {
@@ -220,7 +220,7 @@ async function runMap(ctx: CommandContext, opts: MapOpts): Promise<void> {
         writeFileAtomic(path, f.content);
         written.push({ path, description: f.description });
       }
-      if (opts.save !== false) {
+      if (opts.save !== false && result.stats.workloads > 0) {
         saved = await saveMappingRun(store, {
           trustDomain: rules.trustDomain,
           rulesHash: rules.hash,
@@ -263,7 +263,7 @@ function renderMap(
   outcome: {
     blocking: boolean;
     written: { path: string; description: string }[];
-    saved: { runId: string } | null;
+    saved: { runId: string; rulesRevision: number } | null;
     emitted: EmitOutput | null;
   },
 ): void {
@@ -298,7 +298,9 @@ function renderMap(
   const problems = [...result.problems, ...extra];
   if (problems.length > 0) {
     o.out('');
-    for (const p of problems) o.out(`${p.blocking ? fail(o) : warnMark(o)} ${p.code}  ${p.message}`);
+    for (const p of problems.slice(0, TABLE_ROWS))
+      o.out(`${p.blocking ? fail(o) : warnMark(o)} ${p.code}  ${p.message}`);
+    if (problems.length > TABLE_ROWS) o.out(`... ${problems.length - TABLE_ROWS} more problems (use --json)`);
   }
   o.out('');
   if (outcome.blocking) {
@@ -317,7 +319,7 @@ function renderMap(
   }
   if (outcome.saved)
     o.out(`${pass(o)} stored as mapping run ${outcome.saved.runId} (rules ${result.rulesHash.slice(0, 12)})`);
-  else o.out(`${warnMark(o)} not stored (--no-save)`);
+  else o.out(`${warnMark(o)} not stored (${result.stats.workloads === 0 ? 'nothing to map' : '--no-save'})`);
 }
 
 // ---------------------------------------------------------------- explain

@@ -5,7 +5,7 @@
  * of the rule that failed (SVID_EXPIRED, BUNDLE_NOT_FOUND, JWT_ALG_NONE, ...).
  */
 import { createHash } from 'node:crypto';
-import { CodedError, type Clock, systemClock } from '../../spiffe/errors.js';
+import { type Clock, CodedError, systemClock } from '../../spiffe/errors.js';
 import { SpiffeId } from '../../spiffe/spiffeid/index.js';
 import { verifyJwtSvid } from '../../spiffe/svid/jwtsvid/index.js';
 import {
@@ -155,7 +155,10 @@ function authenticateLinkerd(
   }
   // The leaf guards that apply without a SPIFFE ID (R26, R31, R32).
   if (leaf.basicConstraints?.ca === true)
-    throw unauthenticated('SVID_LEAF_IS_CA', 'the client certificate is a CA certificate, not a workload identity');
+    throw unauthenticated(
+      'SVID_LEAF_IS_CA',
+      'the client certificate is a CA certificate, not a workload identity',
+    );
   const ku = leaf.keyUsage?.flags;
   if (ku !== undefined && (!ku.has('digitalSignature') || ku.has('keyCertSign') || ku.has('cRLSign'))) {
     throw unauthenticated(
@@ -186,7 +189,11 @@ function authenticateLinkerd(
   return {
     id,
     method: 'x509',
-    issuer: { kind: label?.kind ?? 'mesh', fingerprint: path.anchor.fingerprint, label: label?.label ?? 'linkerd' },
+    issuer: {
+      kind: label?.kind ?? 'mesh',
+      fingerprint: path.anchor.fingerprint,
+      label: label?.label ?? 'linkerd',
+    },
     presented: name,
     expiresAt: leaf.notAfter,
     warnings: path.warnings.map((w) => w.code),
@@ -210,7 +217,9 @@ export function authenticateJwt(token: string, trust: TrustSnapshot, opts: JwtAu
     const v = verifyJwtSvid(token, trust, {
       audience: [...opts.audience],
       clock: opts.clock ?? systemClock,
-      ...(opts.clockToleranceSeconds === undefined ? {} : { clockToleranceSeconds: opts.clockToleranceSeconds }),
+      ...(opts.clockToleranceSeconds === undefined
+        ? {}
+        : { clockToleranceSeconds: opts.clockToleranceSeconds }),
     });
     const authority = trust.jwtAuthority(v.id.trustDomain.name, v.kid);
     return {
@@ -234,14 +243,18 @@ export function authenticateJwt(token: string, trust: TrustSnapshot, opts: JwtAu
 export function bearerToken(header: string | undefined): string | undefined {
   if (header === undefined || header === '') return undefined;
   const m = /^Bearer +([^\s]+) *$/i.exec(header);
-  if (m === null) throw unauthenticated('BEARER_MALFORMED', 'the Authorization header must be "Bearer <JWT-SVID>"');
+  if (m === null)
+    throw unauthenticated('BEARER_MALFORMED', 'the Authorization header must be "Bearer <JWT-SVID>"');
   return m[1]!;
 }
 
 function asUnauthenticated(err: unknown): BrokerError {
   if (err instanceof BrokerError) return err;
   if (err instanceof CodedError) return unauthenticated(err.code, err.message, err);
-  return unauthenticated('UNAUTHENTICATED', `the presented identity could not be verified: ${(err as Error).message}`);
+  return unauthenticated(
+    'UNAUTHENTICATED',
+    `the presented identity could not be verified: ${(err as Error).message}`,
+  );
 }
 
 /** The SPIFFE ID of a certificate, if it names exactly one (for logs of failed attempts). */

@@ -152,7 +152,10 @@ export class TrustSnapshot implements X509BundleSource, JwtBundleSource {
 
   /** Counts per trust domain and kind, for readiness checks and the dashboard. */
   summary(): { trustDomain: string; kind: IssuerKind; label: string; x509: number; jwt: number }[] {
-    const rows = new Map<string, { trustDomain: string; kind: IssuerKind; label: string; x509: number; jwt: number }>();
+    const rows = new Map<
+      string,
+      { trustDomain: string; kind: IssuerKind; label: string; x509: number; jwt: number }
+    >();
     const row = (l: AnchorLabel) => {
       const k = `${l.trustDomain}|${l.kind}|${l.label}`;
       let r = rows.get(k);
@@ -344,7 +347,8 @@ export class TrustStore extends EventEmitter<TrustStoreEvents> implements TrustS
     } catch {
       own = undefined;
     }
-    const kindOf = (td: string): IssuerKind => kinds[td] ?? (own === undefined || td === own ? 'spire' : 'federated');
+    const kindOf = (td: string): IssuerKind =>
+      kinds[td] ?? (own === undefined || td === own ? 'spire' : 'federated');
     for (const b of x509?.bundles.all() ?? []) {
       out.push({
         kind: kindOf(b.trustDomain.name),

@@ -31,7 +31,9 @@ const CaseSchema = Type.Object(
     name: Type.String({ minLength: 1 }),
     subject: Type.String({ pattern: '^spiffe://' }),
     credential: Type.String({ minLength: 1 }),
-    issuer: Type.Optional(Type.Union([Type.Literal('spire'), Type.Literal('mesh'), Type.Literal('federated')])),
+    issuer: Type.Optional(
+      Type.Union([Type.Literal('spire'), Type.Literal('mesh'), Type.Literal('federated')]),
+    ),
     purpose: Type.Optional(Purpose),
     ttl: Type.Optional(Duration),
     at: Type.Optional(Type.String({ minLength: 10 })),
@@ -69,7 +71,10 @@ export function loadPolicyCases(path: string): PolicyCase[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new BrokerError('POLICY_CASES_INVALID', `cannot read test cases ${path}: ${(err as Error).message}`);
+    throw new BrokerError(
+      'POLICY_CASES_INVALID',
+      `cannot read test cases ${path}: ${(err as Error).message}`,
+    );
   }
   return parsePolicyCases(text, basename(path));
 }
@@ -80,7 +85,12 @@ export function parsePolicyCases(text: string, file: string): PolicyCase[] {
   const bare = Array.isArray(parsed.value);
   const cases = bare
     ? checkSchema<PolicyCase[]>(CaseListSchema, parsed, 'POLICY_CASES_INVALID', 'test cases')
-    : checkSchema<Static<typeof CasesFileSchema>>(CasesFileSchema, parsed, 'POLICY_CASES_INVALID', 'test cases').cases;
+    : checkSchema<Static<typeof CasesFileSchema>>(
+        CasesFileSchema,
+        parsed,
+        'POLICY_CASES_INVALID',
+        'test cases',
+      ).cases;
   const prefix = bare ? [] : ['cases'];
   const problems: string[] = [];
   cases.forEach((c, i) => {
@@ -97,7 +107,11 @@ export function parsePolicyCases(text: string, file: string): PolicyCase[] {
 }
 
 /** Runs every case against `policy`. */
-export function runPolicyCases(policy: Policy, cases: readonly PolicyCase[], now: Date = new Date()): CasesReport {
+export function runPolicyCases(
+  policy: Policy,
+  cases: readonly PolicyCase[],
+  now: Date = new Date(),
+): CasesReport {
   const results = cases.map((c): CaseResult => {
     const d = evaluate(policy, {
       id: c.subject,
@@ -115,9 +129,11 @@ export function runPolicyCases(policy: Policy, cases: readonly PolicyCase[], now
       ...(d.decision === 'allow' ? { ttlSeconds: d.ttlSeconds } : {}),
     };
     const failures: string[] = [];
-    if (d.decision !== c.expect) failures.push(`expected ${c.expect}, got ${d.decision} (${d.code}: ${d.reason})`);
+    if (d.decision !== c.expect)
+      failures.push(`expected ${c.expect}, got ${d.decision} (${d.code}: ${d.reason})`);
     if (c.code !== undefined && d.code !== c.code) failures.push(`expected code ${c.code}, got ${d.code}`);
-    if (c.rule !== undefined && d.rule !== c.rule) failures.push(`expected rule ${c.rule}, got ${d.rule ?? 'none'}`);
+    if (c.rule !== undefined && d.rule !== c.rule)
+      failures.push(`expected rule ${c.rule}, got ${d.rule ?? 'none'}`);
     if (c.ttlSeconds !== undefined && (d.decision !== 'allow' || d.ttlSeconds !== c.ttlSeconds))
       failures.push(
         `expected ttlSeconds ${c.ttlSeconds}, got ${d.decision === 'allow' ? d.ttlSeconds : 'none (denied)'}`,

@@ -131,7 +131,10 @@ function checkConditions(rule: CompiledRule, request: EvaluationRequest, version
   }
   if (rule.purposes !== undefined) {
     if (request.purpose === undefined)
-      return deny('POLICY_PURPOSE_REQUIRED', `requires a declared purpose (one of ${[...rule.purposes].join(', ')})`);
+      return deny(
+        'POLICY_PURPOSE_REQUIRED',
+        `requires a declared purpose (one of ${[...rule.purposes].join(', ')})`,
+      );
     if (!rule.purposes.has(request.purpose))
       return deny(
         'POLICY_PURPOSE_NOT_ALLOWED',
@@ -191,7 +194,9 @@ export function obtainable(policy: Policy, id: SpiffeId, issuer: IssuerKind): Ob
   for (const credential of policy.credentials.values()) {
     const rules = policy.rules.filter(
       (r) =>
-        r.credentials.has(credential.name) && r.match(id) && (r.issuers === undefined || r.issuers.has(issuer)),
+        r.credentials.has(credential.name) &&
+        r.match(id) &&
+        (r.issuers === undefined || r.issuers.has(issuer)),
     );
     if (rules.length === 0) continue;
     const unconditioned = rules.some((r) => r.purposes === undefined);
@@ -206,7 +211,9 @@ export function obtainable(policy: Policy, id: SpiffeId, issuer: IssuerKind): Ob
       ),
       defaultTtlSeconds: credential.ttlSeconds,
       ...(purposes === undefined ? {} : { purposes }),
-      timeLimited: rules.every((r) => r.windows !== undefined || r.notAfter !== undefined || r.notBefore !== undefined),
+      timeLimited: rules.every(
+        (r) => r.windows !== undefined || r.notAfter !== undefined || r.notBefore !== undefined,
+      ),
       rules: rules.map((r) => r.name),
     });
   }

@@ -7,14 +7,20 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { CodedError } from '../../spiffe/errors.js';
 import { parseDuration } from '../../spiffe/duration.js';
-import { type Matcher, matchMemberOf, parseMatcher, SpiffeId, TrustDomain } from '../../spiffe/spiffeid/index.js';
+import { CodedError } from '../../spiffe/errors.js';
+import {
+  type Matcher,
+  matchMemberOf,
+  parseMatcher,
+  SpiffeId,
+  TrustDomain,
+} from '../../spiffe/spiffeid/index.js';
 import { type BackendKind, type CredentialSpec, validateCredentialSpec } from '../backends/index.js';
 import { BrokerError } from '../errors.js';
 import type { IssuerKind } from '../schema.js';
 import { checkSchema, invalid, locate, parseYaml } from '../yaml.js';
-import { type Day, DAYS, type PolicyDocument, PolicySchema, type WindowDocument } from './schema.js';
+import { DAYS, type Day, type PolicyDocument, PolicySchema, type WindowDocument } from './schema.js';
 
 /** Default TTL when neither the request, the credential nor the defaults name one. */
 export const DEFAULT_TTL_SECONDS = 300;
@@ -118,7 +124,8 @@ export function compilePolicy(text: string, source: string, opts: CompileOptions
       problems.push(`${at([...path, 'spec'])}: /${path.join('/')}/spec ${(err as Error).message}`);
     }
     const backend = pickBackend(name, c.backend, spec?.type ?? (c.spec.type as BackendKind), opts.backends);
-    if (typeof backend !== 'string') problems.push(`${at(c.backend === undefined ? path : [...path, 'backend'])}: ${backend.problem}`);
+    if (typeof backend !== 'string')
+      problems.push(`${at(c.backend === undefined ? path : [...path, 'backend'])}: ${backend.problem}`);
     const ttl = duration(c.ttl, [...path, 'ttl']);
     const maxTtl = duration(c.maxTtl, [...path, 'maxTtl']);
     const max = maxTtl ?? defaultMax ?? DEFAULT_MAX_TTL_SECONDS;
@@ -140,19 +147,25 @@ export function compilePolicy(text: string, source: string, opts: CompileOptions
     const path: (string | number)[] = ['rules', index];
     const earlier = ruleNames.get(r.name);
     if (earlier !== undefined)
-      problems.push(`${at([...path, 'name'])}: rule name "${r.name}" is used twice (rules ${earlier} and ${index})`);
+      problems.push(
+        `${at([...path, 'name'])}: rule name "${r.name}" is used twice (rules ${earlier} and ${index})`,
+      );
     ruleNames.set(r.name, index);
     const matchers: Matcher[] = [];
     r.subjects.forEach((s, i) => {
       try {
         matchers.push(compileSubject(s));
       } catch (err) {
-        problems.push(`${at([...path, 'subjects', i])}: /${[...path, 'subjects', i].join('/')} ${(err as Error).message}`);
+        problems.push(
+          `${at([...path, 'subjects', i])}: /${[...path, 'subjects', i].join('/')} ${(err as Error).message}`,
+        );
       }
     });
     r.credentials.forEach((c, i) => {
       if (!Object.hasOwn(doc.credentials, c))
-        problems.push(`${at([...path, 'credentials', i])}: rule "${r.name}" names credential "${c}", which is not defined under credentials`);
+        problems.push(
+          `${at([...path, 'credentials', i])}: rule "${r.name}" names credential "${c}", which is not defined under credentials`,
+        );
     });
     const windows: CompiledWindow[] = [];
     r.windows?.forEach((w, i) => {
@@ -165,7 +178,9 @@ export function compilePolicy(text: string, source: string, opts: CompileOptions
     const notBefore = r.notBefore === undefined ? undefined : new Date(r.notBefore);
     const notAfter = r.notAfter === undefined ? undefined : new Date(r.notAfter);
     if (notBefore !== undefined && notAfter !== undefined && notBefore >= notAfter)
-      problems.push(`${at([...path, 'notAfter'])}: rule "${r.name}" ends (notAfter) before it starts (notBefore)`);
+      problems.push(
+        `${at([...path, 'notAfter'])}: rule "${r.name}" ends (notAfter) before it starts (notBefore)`,
+      );
     const maxTtl = duration(r.maxTtl, [...path, 'maxTtl']);
     const issuers =
       r.issuer === undefined || r.issuer === 'any'
@@ -284,4 +299,3 @@ export function asPolicyError(err: unknown): BrokerError {
   if (err instanceof CodedError) return new BrokerError('POLICY_INVALID', err.message, { cause: err });
   return new BrokerError('POLICY_INVALID', (err as Error).message);
 }
-

@@ -109,7 +109,10 @@ export const PolicySchema = Type.Object(
   {
     version: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Number()])),
     defaults: Type.Optional(
-      Type.Object({ ttl: Type.Optional(Duration), maxTtl: Type.Optional(Duration) }, { additionalProperties: false }),
+      Type.Object(
+        { ttl: Type.Optional(Duration), maxTtl: Type.Optional(Duration) },
+        { additionalProperties: false },
+      ),
     ),
     credentials: Type.Record(Type.String({ pattern: NAME_PATTERN, maxLength: 128 }), CredentialSchema, {
       additionalProperties: false,

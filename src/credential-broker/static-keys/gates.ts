@@ -57,11 +57,7 @@ function parseId(text: string): SpiffeId | undefined {
 }
 
 /** Per expected consumer: when it last fetched the key, and as which IDs. */
-export function consumerViews(
-  key: StaticKey,
-  sightings: readonly KeySighting[],
-  now: Date,
-): ConsumerView[] {
+export function consumerViews(key: StaticKey, sightings: readonly KeySighting[], now: Date): ConsumerView[] {
   const start = windowStart(key, now).getTime();
   return consumerMatchers(key).map(({ pattern, match }) => {
     let last: Date | null = null;
@@ -92,7 +88,13 @@ function unexpectedCallers(key: StaticKey, sightings: readonly KeySighting[], si
   });
 }
 
-function gate(name: string, blockers: Blocker[], hint?: string): GateResult {
+/** `code` and `message` first, then the fields naming the subject (stable JSON to read). */
+export function orderBlocker({ code, message, ...rest }: Blocker): Blocker {
+  return { code, message, ...rest };
+}
+
+function gate(name: string, found: Blocker[], hint?: string): GateResult {
+  const blockers = found.map(orderBlocker);
   return blockers.length === 0
     ? { name, ok: true, blockers }
     : { name, ok: false, blockers, ...(hint === undefined ? {} : { hint }) };
@@ -243,7 +245,11 @@ function quietGates(key: StaticKey, input: GateInput): GateResult[] {
     if (!seen.has(b.spiffeId)) asked.push({ ...b, code: 'ASKED_DURING_QUIET_PERIOD' });
   return [
     elapsed,
-    gate('nobody-asked-during-quiet-period', asked, 'something still depends on the key: find it before retiring'),
+    gate(
+      'nobody-asked-during-quiet-period',
+      asked,
+      'something still depends on the key: find it before retiring',
+    ),
   ];
 }
 

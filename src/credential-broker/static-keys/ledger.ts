@@ -76,6 +76,7 @@ function transitionFromRow(row: Selectable<StaticKeyTransitionsTable>): Transiti
   return {
     id: row.id,
     key: row.key_name,
+    version: Number(row.key_version),
     kind: row.kind,
     from: row.from_state === null ? null : asState(row.from_state, 'state'),
     to: asState(row.to_state, 'state'),
@@ -144,8 +145,7 @@ export async function readHistory(store: Store, name: string): Promise<Transitio
     .selectFrom('static_key_transitions')
     .selectAll()
     .where('key_name', '=', name)
-    .orderBy('at')
-    .orderBy('id')
+    .orderBy('key_version')
     .execute();
   return rows.map(transitionFromRow);
 }
@@ -162,10 +162,11 @@ export interface TransitionInput {
   backendToVersion?: string | null;
 }
 
-function transitionRow(name: string, t: TransitionInput): StaticKeyTransitionsTable {
+function transitionRow(name: string, version: number, t: TransitionInput): StaticKeyTransitionsTable {
   return {
     id: `skt_${randomUUID().replaceAll('-', '')}`,
     key_name: name,
+    key_version: version,
     kind: t.kind,
     from_state: t.from,
     to_state: t.to,
@@ -231,7 +232,15 @@ export async function insertKey(store: Store, key: StaticKey, by: string): Promi
         .execute();
       await db
         .insertInto('static_key_transitions')
-        .values(transitionRow(key.name, { kind: 'add', from: null, to: key.state, at: key.createdAt, by }))
+        .values(
+          transitionRow(key.name, key.version, {
+            kind: 'add',
+            from: null,
+            to: key.state,
+            at: key.createdAt,
+            by,
+          }),
+        )
         .execute();
     });
   } catch (err) {
@@ -297,7 +306,8 @@ export async function writeKey(store: Store, w: KeyWrite): Promise<number> {
       if (p.backendReference !== undefined) set.backend_reference = p.backendReference;
       if (p.currentVersion !== undefined) set.current_version = p.currentVersion;
       if (p.previousVersion !== undefined) set.previous_version = p.previousVersion;
-      if (p.replacedAt !== undefined) set.replaced_at = p.replacedAt === null ? null : p.replacedAt.toISOString();
+      if (p.replacedAt !== undefined)
+        set.replaced_at = p.replacedAt === null ? null : p.replacedAt.toISOString();
       const res = await db
         .updateTable('static_keys')
         .set(set)
@@ -337,7 +347,10 @@ export async function writeKey(store: Store, w: KeyWrite): Promise<number> {
           .execute();
       }
       if (w.transition !== undefined)
-        await db.insertInto('static_key_transitions').values(transitionRow(w.name, w.transition)).execute();
+        await db
+          .insertInto('static_key_transitions')
+          .values(transitionRow(w.name, next, w.transition))
+          .execute();
     });
   } catch (err) {
     if (isUniqueViolation(err))

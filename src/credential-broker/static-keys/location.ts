@@ -24,7 +24,10 @@ export function parseLocation(text: string): KeyLocation {
     return { kind: 'aws', secretId };
   }
   if (t.startsWith('vault:')) {
-    const path = t.slice(6).trim().replace(/^\/+|\/+$/g, '');
+    const path = t
+      .slice(6)
+      .trim()
+      .replace(/^\/+|\/+$/g, '');
     if (!path.includes('/') || path.split('/').some((s) => s === ''))
       throw invalid(text, 'vault: needs <kv-mount>/<path>, e.g. vault:secret/app/orders-db');
     return { kind: 'vault', path };
@@ -49,7 +52,11 @@ export function formatLocation(loc: KeyLocation): string {
 }
 
 /** The stored columns (location_kind, location, note) of a location. */
-export function locationColumns(loc: KeyLocation): { kind: LocationKind; location: string; note: string | null } {
+export function locationColumns(loc: KeyLocation): {
+  kind: LocationKind;
+  location: string;
+  note: string | null;
+} {
   switch (loc.kind) {
     case 'aws':
       return { kind: 'aws', location: loc.secretId, note: null };

@@ -42,6 +42,7 @@ export interface StaticKeyConsumersTable {
 export interface StaticKeyTransitionsTable {
   id: string;
   key_name: string;
+  key_version: number;
   kind: TransitionKind;
   from_state: string | null;
   to_state: string;

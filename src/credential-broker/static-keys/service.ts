@@ -21,7 +21,14 @@ import type { Store } from '../../store/index.js';
 import type { RotateOptions, RotatingSecretStore, SecretDescription } from '../backends/index.js';
 import { StaticKeyError } from './errors.js';
 import { brokerEvidence, type KeyEvidenceSource, type KeySighting, type StaticLease } from './evidence.js';
-import { consumerViews, evaluateGates, interruptedGate, nextStep, windowStart } from './gates.js';
+import {
+  consumerViews,
+  evaluateGates,
+  interruptedGate,
+  nextStep,
+  orderBlocker,
+  windowStart,
+} from './gates.js';
 import {
   insertKey,
   type JournalInput,
@@ -325,8 +332,13 @@ export class StaticKeyLedger {
     let recovered: RecoveryResult | null = null;
 
     if ((await readJournal(this.store, name)) !== null) {
-      recovered = await this.recover(name, { mode: 'finish', by, ...(opts.force === undefined ? {} : { force: opts.force }) });
-      if (recovered.transition !== null && recovered.outcome === 'finished') transitions.push(recovered.transition);
+      recovered = await this.recover(name, {
+        mode: 'finish',
+        by,
+        ...(opts.force === undefined ? {} : { force: opts.force }),
+      });
+      if (recovered.transition !== null && recovered.outcome === 'finished')
+        transitions.push(recovered.transition);
       key = await this.get(name);
       if (wanted === undefined && recovered.outcome === 'finished')
         return { name, from, state: key.state, transitions, refused: null, recovered };
@@ -363,7 +375,14 @@ export class StaticKeyLedger {
       const to = nextState(key.state) as KeyState;
       const step = await this.step(key, to, opts, by);
       if ('refused' in step)
-        return { name, from, state: key.state, transitions, recovered, refused: { state: to, ...step.refused } };
+        return {
+          name,
+          from,
+          state: key.state,
+          transitions,
+          recovered,
+          refused: { state: to, ...step.refused },
+        };
       transitions.push(step.transition);
       key = step.key;
     }
@@ -375,7 +394,9 @@ export class StaticKeyLedger {
     to: KeyState,
     opts: AdvanceOptions,
     by: string,
-  ): Promise<{ key: StaticKey; transition: Transition } | { refused: { blockers: Blocker[]; gates: GateResult[] } }> {
+  ): Promise<
+    { key: StaticKey; transition: Transition } | { refused: { blockers: Blocker[]; gates: GateResult[] } }
+  > {
     const now = this.clock();
     const facts = await this.facts(key, now);
     const gates = evaluateGates({ key, now, ...facts, confirmed: opts.confirm === true }, to);
@@ -430,7 +451,9 @@ export class StaticKeyLedger {
             name: 'backend-ready',
             ok: false,
             hint: 'create the secret, or fix the key (its location is set when it is added)',
-            blockers: [{ code: 'LOCATION_NOT_FOUND', message: `${where} does not exist downstream: ${err.message}` }],
+            blockers: [
+              { code: 'LOCATION_NOT_FOUND', message: `${where} does not exist downstream: ${err.message}` },
+            ],
           },
         };
       throw err;
@@ -476,7 +499,12 @@ export class StaticKeyLedger {
       reason,
       evidence,
     };
-    const claimed = await writeKey(this.store, { name: key.name, expectVersion: key.version, at: started, journal });
+    const claimed = await writeKey(this.store, {
+      name: key.name,
+      expectVersion: key.version,
+      at: started,
+      journal,
+    });
     let result: Awaited<ReturnType<RotatingSecretStore['rotate']>>;
     try {
       const options: RotateOptions = { onPending: 'fail' };
@@ -510,7 +538,11 @@ export class StaticKeyLedger {
         reason,
         evidence: {
           ...evidence,
-          rotation: { previousVersion: result.previousVersion, newVersion: result.newVersion, reference: result.reference },
+          rotation: {
+            previousVersion: result.previousVersion,
+            newVersion: result.newVersion,
+            reference: result.reference,
+          },
         },
         backendFromVersion: result.previousVersion,
         backendToVersion: result.newVersion,
@@ -557,10 +589,13 @@ export class StaticKeyLedger {
       from: key.state,
       state: key.state,
       transition: null,
-      refused: { blockers: [b] },
+      refused: { blockers: [orderBlocker(b)] },
     });
     if (to === null)
-      return refuse({ code: 'NOTHING_TO_ROLL_BACK', message: `${name} is static; there is nothing to roll back` });
+      return refuse({
+        code: 'NOTHING_TO_ROLL_BACK',
+        message: `${name} is static; there is nothing to roll back`,
+      });
     const now = this.clock();
     const restoresValue = key.state === 'rotated' || key.state === 'retired';
     if (restoresValue) {
@@ -614,7 +649,9 @@ export class StaticKeyLedger {
     });
     let result: Awaited<ReturnType<RotatingSecretStore['rollback']>>;
     try {
-      result = await backend.store.rollback(backend.location, target, { restoreWindowSeconds: key.restoreSeconds });
+      result = await backend.store.rollback(backend.location, target, {
+        restoreWindowSeconds: key.restoreSeconds,
+      });
     } catch (err) {
       await this.releaseIfUntouched(name, claimed, description.currentVersion, backend);
       if (err instanceof CodedError && err.code === 'BACKEND_RESTORE_WINDOW_PASSED')
@@ -641,7 +678,9 @@ export class StaticKeyLedger {
         at: done,
         by,
         reason,
-        evidence: { restored: { version: target, newVersion: result.newVersion, reference: result.reference } },
+        evidence: {
+          restored: { version: target, newVersion: result.newVersion, reference: result.reference },
+        },
         backendFromVersion: result.previousVersion,
         backendToVersion: result.newVersion,
       },
@@ -680,9 +719,21 @@ export class StaticKeyLedger {
         expectVersion: key.version,
         at: now,
         clearJournal: true,
-        transition: recoverRow(journal, key.state, now, by, 'interrupted operation dropped (nothing downstream)'),
+        transition: recoverRow(
+          journal,
+          key.state,
+          now,
+          by,
+          'interrupted operation dropped (nothing downstream)',
+        ),
       });
-      return { ...base, operation: journal.operation, outcome: 'discarded', downstream: null, transition: await this.lastTransition(name) };
+      return {
+        ...base,
+        operation: journal.operation,
+        outcome: 'discarded',
+        downstream: null,
+        transition: await this.lastTransition(name),
+      };
     }
 
     const downstream = await this.diagnose(key, journal);
@@ -737,7 +788,14 @@ export class StaticKeyLedger {
           at: done,
           by,
           reason: journal.reason,
-          evidence: { ...(asObject(journal.evidence) ?? {}), recovered: { downstream: downstream.stage, startedAt: journal.startedAt.toISOString(), startedBy: journal.by } },
+          evidence: {
+            ...(asObject(journal.evidence) ?? {}),
+            recovered: {
+              downstream: downstream.stage,
+              startedAt: journal.startedAt.toISOString(),
+              startedBy: journal.by,
+            },
+          },
           backendFromVersion: journal.backendFromVersion,
           backendToVersion: current,
         },
@@ -784,7 +842,10 @@ export class StaticKeyLedger {
     const d = await backend.store.describe(backend.location);
     if (d.pending !== null) {
       const p = d.pending;
-      if (journal.operation !== 'rotate' || (p.fromVersion !== '' && p.fromVersion !== journal.backendFromVersion))
+      if (
+        journal.operation !== 'rotate' ||
+        (p.fromVersion !== '' && p.fromVersion !== journal.backendFromVersion)
+      )
         throw new StaticKeyError(
           'STATIC_KEY_RECOVERY_CONFLICT',
           `${formatLocation(key.location)} has a rotation in flight (${p.stage}, from version ${p.fromVersion}) that ` +
@@ -850,11 +911,19 @@ export class StaticKeyLedger {
               previousVersion: key.previousVersion,
             },
       restoreUntil:
-        restores && since !== null ? new Date(since.getTime() + key.restoreSeconds * 1000).toISOString() : null,
+        restores && since !== null
+          ? new Date(since.getTime() + key.restoreSeconds * 1000).toISOString()
+          : null,
       interrupted:
         j === null
           ? null
-          : { operation: j.operation, from: j.fromState, to: j.toState, startedAt: j.startedAt.toISOString(), by: j.by },
+          : {
+              operation: j.operation,
+              from: j.fromState,
+              to: j.toState,
+              startedAt: j.startedAt.toISOString(),
+              by: j.by,
+            },
     };
   }
 
@@ -870,8 +939,30 @@ function backendLocation(loc: KeyLocation): string {
   throw new StaticKeyError('STATIC_KEY_BACKEND_MISSING', 'an external key has no backend location');
 }
 
-function recoverRow(journal: JournalEntry, state: KeyState, at: Date, by: string, reason: string): TransitionInput {
-  return { kind: 'recover', from: state, to: state, at, by, reason, evidence: { journal: { operation: journal.operation, from: journal.fromState, to: journal.toState, startedAt: journal.startedAt.toISOString(), startedBy: journal.by } } };
+function recoverRow(
+  journal: JournalEntry,
+  state: KeyState,
+  at: Date,
+  by: string,
+  reason: string,
+): TransitionInput {
+  return {
+    kind: 'recover',
+    from: state,
+    to: state,
+    at,
+    by,
+    reason,
+    evidence: {
+      journal: {
+        operation: journal.operation,
+        from: journal.fromState,
+        to: journal.toState,
+        startedAt: journal.startedAt.toISOString(),
+        startedBy: journal.by,
+      },
+    },
+  };
 }
 
 function asObject(value: unknown): Record<string, unknown> | undefined {
@@ -892,7 +983,11 @@ function transitionEvidence(
     case 'rotated':
       return {
         windowSeconds: key.windowSeconds,
-        consumers: consumerViews(key, facts.sightings, now).map((c) => ({ id: c.id, lastSeen: c.lastSeen, seenAs: c.seenAs })),
+        consumers: consumerViews(key, facts.sightings, now).map((c) => ({
+          id: c.id,
+          lastSeen: c.lastSeen,
+          seenAs: c.seenAs,
+        })),
         unexpectedCallers: 0,
         ...(key.location.kind === 'external' ? { operatorConfirmed: confirmed } : {}),
       };

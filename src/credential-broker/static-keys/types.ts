@@ -47,6 +47,8 @@ export interface JournalEntry {
 export interface Transition {
   id: string;
   key: string;
+  /** The key's version this change produced. */
+  version: number;
   kind: TransitionKind;
   from: KeyState | null;
   to: KeyState;

@@ -145,6 +145,27 @@ function rewritePolicy(
       const cs = asObj(asObj(from)?.source);
       const fs = asObj(asObj(fFrom[j])?.source);
       if (cs === null || fs === null) return;
+      const byNamespace = ['namespaces', 'notNamespaces'].filter((k) => stringList(cs[k]) !== null);
+      const flat = rules.rules.filter(
+        (r) =>
+          (r.match.mesh === null || r.match.mesh.includes('istio')) &&
+          !r.spiffeId.text.includes('/ns/{namespace}/'),
+      );
+      if (byNamespace.length > 0 && flat.length > 0) {
+        problems.push(
+          problem(
+            'POLICY_NAMESPACES_UNMATCHED',
+            `${where} rules[${i}].from[${j}].source.${byNamespace.join('/')}: Istio matches namespaces by "/ns/<namespace>/" inside the caller's ID, which the IDs of ${flat.map((r) => `rules[${r.index}]`).join(', ')} do not contain; after the cutover this condition ${byNamespace.includes('notNamespaces') ? 'excludes nobody' : 'matches nobody'}. Name the callers by principal, or keep /ns/{namespace}/ in the template`,
+            {
+              details: {
+                policy: p.locator,
+                field: `rules[${i}].from[${j}].source`,
+                rules: flat.map((r) => r.index),
+              },
+            },
+          ),
+        );
+      }
       for (const key of ['principals', 'notPrincipals'] as const) {
         const list = stringList(cs[key]);
         if (list === null) continue;

@@ -194,6 +194,28 @@ export function buildSpireEntries(rules: MappingRules, result: MappingResult): B
       });
     }
   }
+  // Entries of different clusters under one parent with the same selectors: each workload would get all of them.
+  const shared = new Map<string, DesiredEntry[]>();
+  for (const d of byKey.values()) {
+    const k = `${d.entry.parent_id}\u0001${selectorKey(d.entry.selectors)}`;
+    const list = shared.get(k);
+    if (list === undefined) shared.set(k, [d]);
+    else list.push(d);
+  }
+  for (const list of shared.values()) {
+    const clusters = new Set(list.flatMap((d) => d.identities.map((i) => i.cluster)));
+    if (clusters.size < 2) continue;
+    problems.push(
+      problem(
+        'SPIRE_SELECTORS_SHARED',
+        `${list.map((d) => `${d.entry.spiffe_id} (${[...new Set(d.identities.map((i) => i.cluster ?? 'no cluster'))].join(', ')})`).join(' and ')} would be registered under the same parent ${list[0]!.entry.parent_id} with the same selectors, so workloads of every one of these clusters would receive all of them; put {cluster} in parentId`,
+        {
+          spiffeId: list[0]!.entry.spiffe_id,
+          details: { parentId: list[0]!.entry.parent_id, spiffeIds: list.map((d) => d.entry.spiffe_id) },
+        },
+      ),
+    );
+  }
   const entries = [...aliases.values(), ...byKey.values()].sort(
     (a, b) =>
       (a.kind === b.kind ? 0 : a.kind === 'node-alias' ? -1 : 1) ||

@@ -4,7 +4,11 @@
  */
 import type { CredentialBackend } from '../../../src/credential-broker/backends/index.js';
 import { parseBrokerConfig } from '../../../src/credential-broker/config.js';
-import { type BrokerServer, type BrokerServerDeps, createBrokerServer } from '../../../src/credential-broker/server.js';
+import {
+  type BrokerServer,
+  type BrokerServerDeps,
+  createBrokerServer,
+} from '../../../src/credential-broker/server.js';
 import { openStore, type Store } from '../../../src/store/index.js';
 import { createPki, LogSink, type Pki, type Workspace, workspace, writeTrust } from './world.js';
 
@@ -54,6 +58,8 @@ export interface StartOptions {
   /** Extra YAML lines inside `broker:` (2-space indented). */
   extraConfig?: string;
   backendsYaml?: string;
+  /** The `rateLimit:` value (default false). */
+  rateLimit?: string;
   store?: Store;
   deps?: Partial<BrokerServerDeps>;
   backends?: ReadonlyMap<string, CredentialBackend>;
@@ -73,12 +79,17 @@ ${trust}
   backends:
 ${opts.backendsYaml ?? '    - { type: ephemeral }'}
   sweeper: { enabled: false }
-  rateLimit: false
+  rateLimit: ${opts.rateLimit ?? 'false'}
   retryAfter: 2s
 ${opts.extraConfig ?? ''}
 `;
   const cfgPath = ws.write('meshbridge.yaml', yaml);
-  const config = parseBrokerConfig(yaml, { baseDir: ws.dir, file: 'meshbridge.yaml', path: cfgPath, env: opts.env ?? {} });
+  const config = parseBrokerConfig(yaml, {
+    baseDir: ws.dir,
+    file: 'meshbridge.yaml',
+    path: cfgPath,
+    env: opts.env ?? {},
+  });
   const store = opts.store ?? (await openStore(`${ws.dir}/broker.db`));
   const logs = new LogSink();
   const server = await createBrokerServer(config, {

@@ -1,11 +1,11 @@
 import { appendFileSync } from 'node:fs';
 import {
+  BackendError,
   type CredentialBackend,
   EphemeralBackend,
   type IssuedCredential,
   type IssueRequest,
 } from '../../../src/credential-broker/backends/index.js';
-import { BackendError } from '../../../src/credential-broker/backends/index.js';
 
 /**
  * The ephemeral backend, counting every downstream revocation (and optionally
@@ -30,7 +30,8 @@ export class CountingBackend implements CredentialBackend {
   }
 
   async issue(request: IssueRequest): Promise<IssuedCredential> {
-    if (this.down) throw new BackendError('BACKEND_UNAVAILABLE', `backend ${this.name} is down (test switch)`);
+    if (this.down)
+      throw new BackendError('BACKEND_UNAVAILABLE', `backend ${this.name} is down (test switch)`);
     const c = await this.inner.issue(request);
     this.issued.push(...Object.values(c.secret));
     return c;
@@ -38,7 +39,8 @@ export class CountingBackend implements CredentialBackend {
 
   async revoke(id: string): Promise<void> {
     await new Promise((r) => setTimeout(r, this.revokeDelayMs));
-    if (this.failRevoke) throw new BackendError('BACKEND_UNAVAILABLE', `backend ${this.name} cannot revoke now (test switch)`);
+    if (this.failRevoke)
+      throw new BackendError('BACKEND_UNAVAILABLE', `backend ${this.name} cannot revoke now (test switch)`);
     this.revocations.set(id, (this.revocations.get(id) ?? 0) + 1);
     if (this.revocationLog !== undefined) appendFileSync(this.revocationLog, `${process.pid} ${id}\n`);
     await this.inner.revoke(id);

@@ -134,7 +134,11 @@ export function createPki(): Pki {
 }
 
 /** A SPIRE-issued X.509-SVID. */
-export function spireSvid(pki: Pki, id: string, opts: { ttlSeconds?: number; clock?: () => Date } = {}): ClientCert {
+export function spireSvid(
+  pki: Pki,
+  id: string,
+  opts: { ttlSeconds?: number; clock?: () => Date } = {},
+): ClientCert {
   const s = mintX509Svid(pki.spire, SpiffeId.parse(id), opts);
   return { certPem: s.certPem, keyPem: s.keyPem };
 }
@@ -224,7 +228,9 @@ export function jwtAlgNone(id: string): string {
 export function jwtHs256(ca: DevCa, id: string): string {
   const now = Math.floor(Date.now() / 1000);
   const input = `${b64url({ alg: 'HS256', typ: 'JWT', kid: ca.jwtKid })}.${b64url({ sub: id, aud: BROKER_ID, exp: now + 300, iat: now })}`;
-  const mac = createHmac('sha256', JSON.stringify(jwtPublicJwk(ca))).update(input).digest('base64url');
+  const mac = createHmac('sha256', JSON.stringify(jwtPublicJwk(ca)))
+    .update(input)
+    .digest('base64url');
   return `${input}.${mac}`;
 }
 

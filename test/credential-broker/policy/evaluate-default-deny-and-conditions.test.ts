@@ -63,7 +63,9 @@ describe('evaluate', () => {
       ttlSeconds: 600,
       capped: true,
     });
-    expect(ask('spiffe://partner.org/any/thing', 'key', { ttlSeconds: 7200 })).toMatchObject({ ttlSeconds: 1800 });
+    expect(ask('spiffe://partner.org/any/thing', 'key', { ttlSeconds: 7200 })).toMatchObject({
+      ttlSeconds: 1800,
+    });
     expect(ask('spiffe://partner.org/any/thing', 'key')).toMatchObject({ ttlSeconds: 120 });
   });
 
@@ -74,7 +76,10 @@ describe('evaluate', () => {
       status: 403,
     });
     expect(ask('spiffe://example.org/ns/shop/sa/web', 'key')).toMatchObject({ code: 'POLICY_NO_RULE' });
-    expect(ask('spiffe://example.org/ns/shop/sa/web', 'nope')).toMatchObject({ code: 'CREDENTIAL_NOT_FOUND', status: 404 });
+    expect(ask('spiffe://example.org/ns/shop/sa/web', 'nope')).toMatchObject({
+      code: 'CREDENTIAL_NOT_FOUND',
+      status: 404,
+    });
   });
 
   it('matches a trust domain as every member, and never another trust domain', () => {
@@ -95,7 +100,9 @@ describe('evaluate', () => {
       code: 'POLICY_ISSUER_NOT_ALLOWED',
       rule: 'cut-over',
     });
-    expect(ask('spiffe://cluster.local/ns/payments/sa/api', 'db', { issuer: 'spire' }).decision).toBe('allow');
+    expect(ask('spiffe://cluster.local/ns/payments/sa/api', 'db', { issuer: 'spire' }).decision).toBe(
+      'allow',
+    );
   });
 
   it('checks purpose and time window', () => {
@@ -122,16 +129,20 @@ describe('evaluate', () => {
   it('ends a rule at notAfter', () => {
     const id = 'spiffe://example.org/ns/ops/sa/contractor';
     expect(ask(id, 'key', { at: new Date('2026-06-29T23:59:59Z') }).decision).toBe('allow');
-    expect(ask(id, 'key', { at: new Date('2026-06-30T00:00:00Z') })).toMatchObject({ code: 'POLICY_OUTSIDE_WINDOW' });
+    expect(ask(id, 'key', { at: new Date('2026-06-30T00:00:00Z') })).toMatchObject({
+      code: 'POLICY_OUTSIDE_WINDOW',
+    });
   });
 
   it('lists what an identity may obtain', () => {
     expect(obtainable(policy, SpiffeId.parse('spiffe://example.org/ns/shop/sa/web'), 'spire')).toMatchObject([
       { name: 'db', maxTtlSeconds: 600, defaultTtlSeconds: 300, timeLimited: false },
     ]);
-    expect(obtainable(policy, SpiffeId.parse('spiffe://cluster.local/ns/payments/sa/api'), 'mesh')).toEqual([]);
-    expect(obtainable(policy, SpiffeId.parse('spiffe://example.org/ns/ops/sa/batch'), 'spire')).toMatchObject([
-      { name: 'batch', purposes: ['backfill', 'nightly-export'], timeLimited: true },
-    ]);
+    expect(obtainable(policy, SpiffeId.parse('spiffe://cluster.local/ns/payments/sa/api'), 'mesh')).toEqual(
+      [],
+    );
+    expect(obtainable(policy, SpiffeId.parse('spiffe://example.org/ns/ops/sa/batch'), 'spire')).toMatchObject(
+      [{ name: 'batch', purposes: ['backfill', 'nightly-export'], timeLimited: true }],
+    );
   });
 });

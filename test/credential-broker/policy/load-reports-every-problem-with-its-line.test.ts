@@ -5,7 +5,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BrokerError } from '../../../src/credential-broker/errors.js';
 import { compilePolicy, PolicyHolder } from '../../../src/credential-broker/policy/index.js';
 
-function problems(text: string, backends?: Map<string, 'ephemeral' | 'vault' | 'aws-secrets-manager'>): string[] {
+function problems(
+  text: string,
+  backends?: Map<string, 'ephemeral' | 'vault' | 'aws-secrets-manager'>,
+): string[] {
   try {
     compilePolicy(text, 'policy.yaml', backends === undefined ? {} : { backends });
   } catch (err) {

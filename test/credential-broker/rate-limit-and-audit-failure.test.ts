@@ -1,0 +1,63 @@
+/**
+ * 429 per identity with Retry-After; and when the audit record cannot be written the
+ * request fails (503) and the credential the backend had already minted is revoked.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/store/index.js';
+import { startBroker, type TestBroker } from './helpers/broker.js';
+import { CountingBackend } from './helpers/counting-backend.js';
+import { call, spireSvid } from './helpers/world.js';
+
+const WEB = 'spiffe://example.org/ns/shop/sa/web';
+let b: TestBroker | undefined;
+afterEach(async () => {
+  await b?.close();
+  b = undefined;
+});
+
+describe('limits and failures', () => {
+  it('answers 429 with Retry-After once an identity spent its burst, without touching others', async () => {
+    b = await startBroker({ rateLimit: '{ ratePerSecond: 0.5, burst: 3 }' });
+    const web = spireSvid(b.pki, WEB);
+    const statuses: number[] = [];
+    let last: Awaited<ReturnType<typeof call>> | undefined;
+    for (let i = 0; i < 5; i++) {
+      last = await call(b.url, { path: '/v1/credentials/orders-db', body: {}, client: web });
+      statuses.push(last.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    expect(last?.json).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+    expect(Number(last?.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    const other = await call(b.url, {
+      path: '/v1/credentials/reports-key',
+      body: {},
+      client: spireSvid(b.pki, 'spiffe://example.org/ns/billing/sa/x'),
+    });
+    expect(other.status).toBe(200);
+  });
+
+  it('fails the request and takes the credential back when the audit record cannot be stored', async () => {
+    const store = await openStore(':memory:');
+    const backend = new CountingBackend();
+    b = await startBroker({ store, backends: new Map([['ephemeral', backend]]) });
+    const web = spireSvid(b.pki, WEB);
+    expect((await call(b.url, { path: '/v1/credentials/orders-db', body: {}, client: web })).status).toBe(
+      200,
+    );
+
+    await store.close(); // the database goes away
+    const r = await call(b.url, { path: '/v1/credentials/orders-db', body: {}, client: web });
+    expect(r.status).toBe(503);
+    expect(r.json).toMatchObject({ error: { code: 'AUDIT_UNAVAILABLE' } });
+    expect(r.headers['retry-after']).toBeDefined();
+    expect(r.json.secret).toBeUndefined();
+    expect(backend.revocations.size).toBe(1); // the second credential was withdrawn downstream
+
+    const denied = await call(b.url, {
+      path: '/v1/credentials/orders-db',
+      body: {},
+      client: spireSvid(b.pki, 'spiffe://example.org/ns/shop/sa/intruder'),
+    });
+    expect(denied.status).toBe(503); // a denial that cannot be recorded fails too
+  });
+});
