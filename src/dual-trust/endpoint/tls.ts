@@ -6,7 +6,7 @@
  *   handshake so a rotated SVID is served without a restart.
  */
 import { createSecureContext, type SecureContext } from 'node:tls';
-import type { KeyObject } from 'node:crypto';
+import type { ServerOptions } from 'node:https';
 import type { X509Svid } from '../../spiffe/svid/x509svid/index.js';
 import { encodePem } from '../../spiffe/pem/pem.js';
 
@@ -21,16 +21,13 @@ export const MOZILLA_INTERMEDIATE_CIPHERS = [
   'DHE-RSA-AES256-GCM-SHA384',
 ].join(':');
 
-export interface EndpointTlsOptions {
+/** `https.ServerOptions` for fastify's `https` option (or `https.createServer`). */
+export type EndpointTlsOptions = ServerOptions & {
   minVersion: 'TLSv1.2';
   ciphers: string;
-  honorCipherOrder: false;
   requestCert: false;
   rejectUnauthorized: false;
-  cert?: string;
-  key?: string | KeyObject;
-  SNICallback?: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
-}
+};
 
 /** `https_web`: a server certificate (chain PEM) and its key. */
 export function httpsWebTls(certPem: string, keyPem: string): EndpointTlsOptions {
@@ -56,7 +53,7 @@ export function httpsSpiffeTls(current: () => X509Svid): EndpointTlsOptions {
     ...base(),
     cert: first.certificates.map((c) => encodePem('CERTIFICATE', c.der)).join(''),
     key: first.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-    SNICallback: (_name, cb) => {
+    SNICallback: (_name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => {
       try {
         cb(null, ctxFor());
       } catch (err) {
