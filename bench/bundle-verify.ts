@@ -92,7 +92,9 @@ async function startWorkers(threads: number, corpus: Corpus) {
   const workers = await Promise.all(
     Array.from({ length: threads }, (_, i) => {
       const part: Corpus = { ...corpus, leaves: corpus.leaves.slice(i * per, Math.min(n, (i + 1) * per)) };
-      const w = new Worker(bootUrl, { workerData: { corpus: part, from: 0, to: part.leaves.length } satisfies Setup });
+      const w = new Worker(bootUrl, {
+        workerData: { corpus: part, from: 0, to: part.leaves.length } satisfies Setup,
+      });
       w.on('error', (err) => {
         console.error(`worker failed: ${err.message}`);
         process.exit(1);
@@ -132,7 +134,10 @@ function prepareMeshbridge(corpus: Corpus, from: number, to: number): () => numb
   return () => {
     const candidates = function* (): Generator<{ source: string; chain: Certificate[] }> {
       for (const l of leaves) {
-        yield { source: 'bench', chain: [parseCertificate(l.der, { cache: false }), intermediates[l.issuer]!] };
+        yield {
+          source: 'bench',
+          chain: [parseCertificate(l.der, { cache: false }), intermediates[l.issuer]!],
+        };
       }
     };
     return dryRun(candidates(), { bundle, clock }).valid;
@@ -148,7 +153,8 @@ function prepareRaw(corpus: Corpus, from: number, to: number): () => number {
   });
   return () => {
     let valid = 0;
-    for (const it of items) if (verify('sha256', it.tbs, { key: it.key, dsaEncoding: 'der' }, it.sig)) valid++;
+    for (const it of items)
+      if (verify('sha256', it.tbs, { key: it.key, dsaEncoding: 'der' }, it.sig)) valid++;
     return valid;
   };
 }

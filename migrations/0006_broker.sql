@@ -31,8 +31,9 @@ CREATE TABLE broker_leases (
   revoke_attempts INTEGER NOT NULL DEFAULT 0,
   revoke_error TEXT
 );
-CREATE INDEX broker_leases_due_idx ON broker_leases (revoked_at, expires_at);
-CREATE INDEX broker_leases_subject_idx ON broker_leases (spiffe_id, issued_at);
+-- Ids are time-ordered (hex milliseconds first), so inserts append to the primary key.
+-- The sweeper reads open leases by expiry: a partial index holds only those.
+CREATE INDEX broker_leases_due_idx ON broker_leases (expires_at) WHERE revoked_at IS NULL;
 CREATE INDEX broker_leases_credential_idx ON broker_leases (credential, issued_at);
 
 -- One row per decision (allow, deny, error), written before the answer leaves the broker.
@@ -61,8 +62,7 @@ CREATE TABLE broker_audit (
   actor TEXT,
   client_address TEXT
 );
-CREATE INDEX broker_audit_at_idx ON broker_audit (at);
-CREATE INDEX broker_audit_subject_idx ON broker_audit (spiffe_id, at);
+-- Ids are time-ordered, so the primary key also orders records by time.
 CREATE INDEX broker_audit_credential_idx ON broker_audit (credential, at);
 
 -- Who asked for which credential, and when last (allowed or denied): the evidence the
@@ -81,7 +81,6 @@ CREATE TABLE broker_credential_sightings (
   last_lease_id TEXT,
   PRIMARY KEY (credential, spiffe_id)
 );
-CREATE INDEX broker_credential_sightings_seen_idx ON broker_credential_sightings (credential, last_seen);
 
 -- Named locks with an expiry, for SQLite (PostgreSQL uses an advisory lock).
 CREATE TABLE broker_locks (

@@ -3,12 +3,14 @@ import { CodedError } from '../spiffe/errors.js';
 import { registerBrokerCommands } from './commands/broker.js';
 import { registerBundleCommands } from './commands/bundle.js';
 import { registerBundleOps } from './commands/bundle-ops.js';
+import { registerCutoverCommands } from './commands/cutover.js';
 import { registerDemoCommands } from './commands/demo.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerIdCommands } from './commands/id.js';
 import { registerJwtCommands } from './commands/jwt.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerMapCommands } from './commands/map.js';
+import { registerServeCommands } from './commands/serve.js';
 import { registerSpireCommands } from './commands/spire.js';
 import { registerSvidCommands } from './commands/svid.js';
 import { type CliIO, type CommandContext, contextFor } from './context.js';
@@ -89,7 +91,9 @@ export function buildProgram(io: CliIO, state: { exitCode: number }): Command {
   registerMapCommands(program, register);
   registerSpireCommands(program, register);
   registerDemoCommands(program, register);
+  registerCutoverCommands(program, register);
   registerKeysCommands(program, register);
+  registerServeCommands(program, register);
   return program;
 }
 

@@ -5,7 +5,7 @@
  * by reference (an ARN + version, a Vault path or lease, an HMAC of the value), never
  * by value; the logger additionally redacts every field that could hold a secret.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import type { BrokerAuditTable, DecisionOutcome } from './schema.js';
 
@@ -49,8 +49,26 @@ export interface AuditRecord {
   clientAddress?: string;
 }
 
+/**
+ * Time-ordered ids (milliseconds, then randomness): new rows land at the end of the
+ * primary-key index instead of at random pages, which keeps inserts cheap under load.
+ */
+export function timeOrderedId(prefix: string): string {
+  if (poolOffset + 10 > pool.length) {
+    pool = randomBytes(4096);
+    poolOffset = 0;
+  }
+  const random = pool.toString('hex', poolOffset, poolOffset + 10);
+  poolOffset += 10;
+  return `${prefix}${Date.now().toString(16).padStart(12, '0')}${random}`;
+}
+
+// Random bytes drawn 4 KiB at a time: one call to the CSPRNG per 400 ids instead of per id.
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
 export function newAuditId(): string {
-  return `aud_${randomUUID().replaceAll('-', '')}`;
+  return timeOrderedId('aud_');
 }
 
 export function auditRow(r: AuditRecord): BrokerAuditTable {

@@ -14,12 +14,11 @@
  * The sweeper also runs in one process at a time: a PostgreSQL advisory lock, or on
  * SQLite a lock row with an expiry.
  */
-import { randomUUID } from 'node:crypto';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Clock } from '../spiffe/errors.js';
 import { ADVISORY_LOCK_NAMESPACE, type Store } from '../store/index.js';
-import { type AuditRecord, auditRow, logAudit, newAuditId } from './audit.js';
+import { type AuditRecord, auditRow, logAudit, newAuditId, timeOrderedId } from './audit.js';
 import type { CredentialBackend } from './backends/index.js';
 import type { BrokerLeasesTable, BrokerTables } from './schema.js';
 import { brokerDb } from './schema.js';
@@ -51,7 +50,7 @@ export interface Lease {
 }
 
 export function newLeaseId(): string {
-  return `lse_${randomUUID().replaceAll('-', '')}`;
+  return timeOrderedId('lse_');
 }
 
 export function leaseFromRow(r: Selectable<BrokerLeasesTable>): Lease {

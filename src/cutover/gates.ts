@@ -166,6 +166,16 @@ export async function evaluateGate(store: Store, scope: string, opts: GateOption
   };
 }
 
+/**
+ * `cutover plan`: judges the gate and stores the evaluation as evidence, so `status` can
+ * show the certificate-verifying checks without running them again.
+ */
+export async function planGate(store: Store, scope: string, opts: GateOptions = {}): Promise<GateEvaluation & { evidenceId: string }> {
+  const e = await evaluateGate(store, scope, opts);
+  const evidenceId = await recordEvaluation(dbOf(store), e);
+  return { ...e, evidenceId };
+}
+
 /** At most this many blockers per check are kept in stored evidence (the count is kept). */
 const STORED_BLOCKERS = 100;
 

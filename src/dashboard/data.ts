@@ -1,8 +1,10 @@
 /**
- * The only I/O of the dashboard: one read of the store into a `Snapshot` (read-only,
- * but for turning imports not yet seen into observations first, as every cutover
- * command does, so progress never lags an import). `loadDashboard` is the snapshot run
- * through the pure `dashboardData`.
+ * The only I/O of the dashboard: one read of the store into a `Snapshot`, through the
+ * other rooms' own readers (`cutoverStatus` and `loadHistory` of the cutover, the
+ * static-key ledger's `list` + `staticKeyFunnel`, the inventory and trust-root
+ * repositories) plus two GROUP BYs over the broker's audit and lease tables. Read-only,
+ * but for `cutoverStatus` turning imports not yet seen into observations first, as every
+ * cutover command does. `loadDashboard` runs the snapshot through the pure `dashboardData`.
  */
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
@@ -10,9 +12,8 @@ import { brokerDb } from '../credential-broker/schema.js';
 import { type StaticKeyFunnel, staticKeyFunnel } from '../credential-broker/static-keys/funnel.js';
 import { StaticKeyLedger } from '../credential-broker/static-keys/service.js';
 import { KEY_STATES } from '../credential-broker/static-keys/states.js';
-import { recordObservationsFromInventory } from '../cutover/observations.js';
-import { dbOf } from '../cutover/schema.js';
-import type { ScopeLevel } from '../cutover/scope.js';
+import { loadHistory } from '../cutover/history.js';
+import { cutoverStatus } from '../cutover/status.js';
 import type { Clock } from '../spiffe/errors.js';
 import { loadTrustRoots } from '../store/dual-trust-repo.js';
 import { loadInventory, type Store } from '../store/index.js';
@@ -21,10 +22,8 @@ import {
   type CaCertificateRaw,
   type DashboardData,
   dashboardData,
-  type GateEvidenceRaw,
   type LeaseCountRaw,
   type Snapshot,
-  type TransitionRaw,
 } from './model.js';
 
 export interface SnapshotOptions {
@@ -36,7 +35,7 @@ export interface SnapshotOptions {
   /** Transitions shown, newest first (default 200). */
   historyLimit?: number;
   brokerConfigured?: boolean;
-  /** Ingest imports not yet turned into observations (default true). */
+  /** Turn imports not yet seen into observations first, as every cutover command does (default true). */
   ingest?: boolean;
 }
 
@@ -50,32 +49,16 @@ const EMPTY_FUNNEL: StaticKeyFunnel = {
 
 export async function readSnapshot(store: Store, opts: SnapshotOptions = {}): Promise<Snapshot> {
   const now = (opts.clock ?? (() => new Date()))();
-  if (opts.ingest !== false) {
-    try {
-      await recordObservationsFromInventory(store, opts.clock === undefined ? {} : { clock: opts.clock });
-    } catch {
-      // Progress is then shown as of the last ingest; the next read tries again.
-    }
-  }
-  const db = dbOf(store);
+  const clock = () => now;
   const bdb = brokerDb(store);
   const since = new Date(now.getTime() - (opts.activitySeconds ?? 86_400) * 1000).toISOString();
   const nowIso = now.toISOString();
+  const overlapSeconds = opts.overlapSeconds ?? 30 * 86_400;
 
-  const [scopes, workloads, gates, transitions, inventory, roots, audit, leases, staticKeys] = await Promise.all([
-    db.selectFrom('cutover_scopes').selectAll().execute(),
-    db
-      .selectFrom('cutover_workloads')
-      .select(['mesh', 'cluster', 'namespace', 'last_issuer_kind', sql<number>`COUNT(*)`.as('n')])
-      .groupBy(['mesh', 'cluster', 'namespace', 'last_issuer_kind'])
-      .execute(),
-    latestGates(store),
-    db
-      .selectFrom('cutover_transitions')
-      .selectAll()
-      .orderBy('seq', 'desc')
-      .limit(opts.historyLimit ?? 200)
-      .execute(),
+  // The cutover's own status (it ingests new imports first): phases, progress, next gates.
+  const status = await cutoverStatus(store, { clock, overlapSeconds, ingest: opts.ingest !== false });
+  const [history, inventory, roots, audit, leases, staticKeys] = await Promise.all([
+    loadHistory(store),
     loadInventory(store, { role: ['anchor', 'intermediate'], problems: 'none' }),
     loadTrustRoots(store),
     bdb
@@ -104,7 +87,7 @@ export async function readSnapshot(store: Store, opts: SnapshotOptions = {}): Pr
         sql`CASE WHEN revoked_at IS NOT NULL THEN 'revoked' WHEN expires_at <= ${nowIso} THEN 'expired' ELSE 'active' END`,
       ])
       .execute(),
-    readFunnel(store, opts.clock),
+    readFunnel(store, clock),
   ]);
 
   const certificates: CaCertificateRaw[] = inventory.certificates.map((c) => ({
@@ -116,43 +99,12 @@ export async function readSnapshot(store: Store, opts: SnapshotOptions = {}): Pr
     notBefore: c.notBefore,
     notAfter: c.notAfter,
   }));
+  const limit = opts.historyLimit ?? 200;
 
   return {
     now: nowIso,
-    scopes: scopes.map((r) => ({
-      scope: r.scope,
-      parent: r.parent,
-      level: r.level as ScopeLevel,
-      mesh: r.mesh,
-      cluster: r.cluster,
-      namespace: r.namespace,
-      phase: r.phase,
-      version: Number(r.version),
-      updatedAt: r.updated_at,
-      updatedBy: r.updated_by,
-    })),
-    workloads: workloads.map((w) => ({
-      mesh: w.mesh,
-      cluster: w.cluster,
-      namespace: w.namespace,
-      issuerKind: w.last_issuer_kind,
-      count: Number(w.n),
-    })),
-    gates,
-    transitions: transitions.map(
-      (t): TransitionRaw => ({
-        seq: Number(t.seq),
-        scope: t.scope,
-        from: t.from_phase,
-        to: t.to_phase,
-        kind: t.kind,
-        at: t.at,
-        by: t.by_user,
-        reason: t.reason,
-        evidenceId: t.evidence_id,
-        via: t.via,
-      }),
-    ),
+    status,
+    transitions: history.slice(-limit).map((t) => ({ ...t, evidence: t.evidence })),
     certificates,
     trustRoots: roots
       .filter((r) => r.kind === 'x509-svid')
@@ -182,7 +134,7 @@ export async function readSnapshot(store: Store, opts: SnapshotOptions = {}): Pr
       }),
     ),
     staticKeys,
-    overlapSeconds: opts.overlapSeconds ?? 30 * 86_400,
+    overlapSeconds,
     brokerConfigured: opts.brokerConfigured ?? false,
   };
 }
@@ -191,49 +143,12 @@ export async function loadDashboard(store: Store, opts: SnapshotOptions = {}): P
   return dashboardData(await readSnapshot(store, opts));
 }
 
-/** The latest evaluation of each (scope, from, to) gate. */
-async function latestGates(store: Store): Promise<GateEvidenceRaw[]> {
-  const db = dbOf(store);
-  const rows = await db
-    .selectFrom('cutover_gate_evidence as g')
-    .selectAll('g')
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('cutover_gate_evidence as h')
-            .select('h.id')
-            .whereRef('h.scope', '=', 'g.scope')
-            .whereRef('h.from_phase', '=', 'g.from_phase')
-            .whereRef('h.phase', '=', 'g.phase')
-            .whereRef('h.evaluated_at', '>', 'g.evaluated_at'),
-        ),
-      ),
-    )
-    .execute();
-  return rows.map((g) => ({
-    scope: g.scope,
-    fromPhase: g.from_phase,
-    phase: g.phase,
-    evaluatedAt: g.evaluated_at,
-    passed: Number(g.passed) === 1,
-    evidence: parseJson(g.evidence),
-  }));
-}
-
 async function readFunnel(store: Store, clock?: Clock): Promise<StaticKeyFunnel> {
   try {
     const ledger = new StaticKeyLedger({ store, ...(clock === undefined ? {} : { clock }) });
     return staticKeyFunnel(await ledger.list());
   } catch {
     return EMPTY_FUNNEL;
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
   }
 }
 

@@ -5,54 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { StaticKeyFunnel } from '../credential-broker/static-keys/funnel.js';
-import { nextPhase, type Phase, PHASES, type ScopeLevel } from '../cutover/scope.js';
+import type { Transition } from '../cutover/history.js';
+import { PHASES, type ScopeLevel } from '../cutover/scope.js';
+import type { StatusReport } from '../cutover/status.js';
 
 // ---------------------------------------------------------------- the snapshot (raw rows)
-
-export interface ScopeRowRaw {
-  scope: string;
-  parent: string | null;
-  level: ScopeLevel;
-  mesh: string;
-  cluster: string | null;
-  namespace: string | null;
-  phase: string;
-  version: number;
-  updatedAt: string;
-  updatedBy: string | null;
-}
-
-/** Workloads of one namespace by the issuer kind of their latest sighting. */
-export interface WorkloadCountRaw {
-  mesh: string;
-  cluster: string;
-  namespace: string;
-  issuerKind: string;
-  count: number;
-}
-
-export interface GateEvidenceRaw {
-  scope: string;
-  fromPhase: string;
-  phase: string;
-  evaluatedAt: string;
-  passed: boolean;
-  /** The recorded checks (parsed JSON, shape owned by the cutover). */
-  evidence: unknown;
-}
-
-export interface TransitionRaw {
-  seq: number;
-  scope: string;
-  from: string;
-  to: string;
-  kind: 'advance' | 'rollback';
-  at: string;
-  by: string;
-  reason: string | null;
-  evidenceId: string | null;
-  via: string | null;
-}
 
 export interface CaCertificateRaw {
   fingerprint: string;
@@ -90,10 +47,10 @@ export interface LeaseCountRaw {
 
 export interface Snapshot {
   now: string;
-  scopes: ScopeRowRaw[];
-  workloads: WorkloadCountRaw[];
-  gates: GateEvidenceRaw[];
-  transitions: TransitionRaw[];
+  /** `cutoverStatus`: every scope with its phase, progress and next gate. */
+  status: StatusReport;
+  /** `loadHistory`, oldest first. */
+  transitions: Transition[];
   certificates: CaCertificateRaw[];
   trustRoots: TrustRootRaw[];
   /** Since `activitySince`. */
@@ -111,6 +68,11 @@ export interface Snapshot {
 export interface Blocker {
   code: string;
   message: string;
+  /** The gate check that named it. */
+  check?: string;
+  /** Aggregated blockers: how many (`cutover plan` names each). */
+  count?: number;
+  examples?: string[];
 }
 
 export interface ScopeView {
@@ -125,13 +87,7 @@ export interface ScopeView {
   other: number;
   /** onSpire / workloads (0 when there are none). */
   spireShare: number;
-  next: {
-    phase: string;
-    /** null: the gate was not evaluated since the scope last changed (run `cutover plan`). */
-    ready: boolean | null;
-    evaluatedAt: string | null;
-    blockers: Blocker[];
-  } | null;
+  next: { phase: string; ready: boolean; blockers: Blocker[] } | null;
   updatedAt: string;
   updatedBy: string | null;
 }
@@ -250,87 +206,35 @@ function digestOf(body: Omit<DashboardData, 'generatedAt' | 'digest'>): string {
 }
 
 export function scopeViews(s: Snapshot): ScopeView[] {
-  const counts = new Map<string, { total: number; spire: number; mesh: number }>();
-  const bump = (scope: string, kind: string, n: number) => {
-    let c = counts.get(scope);
-    if (c === undefined) {
-      c = { total: 0, spire: 0, mesh: 0 };
-      counts.set(scope, c);
-    }
-    c.total += n;
-    if (kind === 'spire') c.spire += n;
-    else if (kind === 'mesh') c.mesh += n;
-  };
-  for (const w of s.workloads) {
-    bump(w.mesh, w.issuerKind, w.count);
-    bump(`${w.mesh}/${w.cluster}`, w.issuerKind, w.count);
-    bump(`${w.mesh}/${w.cluster}/${w.namespace}`, w.issuerKind, w.count);
-  }
-  const latestGate = new Map<string, GateEvidenceRaw>();
-  for (const g of s.gates) {
-    const key = `${g.scope}\u0000${g.fromPhase}\u0000${g.phase}`;
-    const cur = latestGate.get(key);
-    if (cur === undefined || g.evaluatedAt > cur.evaluatedAt) latestGate.set(key, g);
-  }
-  const rows = [...s.scopes].sort((a, b) => cmp(a.scope, b.scope));
-  return rows.map((r) => {
-    const c = counts.get(r.scope) ?? { total: 0, spire: 0, mesh: 0 };
-    const phase = r.phase;
-    const np = (PHASES as readonly string[]).includes(phase) ? nextPhase(phase as Phase, r.level) : null;
-    let next: ScopeView['next'] = null;
-    if (np !== null) {
-      const g = latestGate.get(`${r.scope}\u0000${phase}\u0000${np}`);
-      const fresh = g !== undefined && g.evaluatedAt >= r.updatedAt;
-      next = {
-        phase: np,
-        ready: fresh ? g.passed : null,
-        evaluatedAt: fresh ? g.evaluatedAt : null,
-        blockers: fresh ? blockersOf(g.evidence) : [],
-      };
-    }
-    return {
-      scope: r.scope,
-      level: r.level,
-      parent: r.parent,
-      phase,
-      workloads: c.total,
-      onSpire: c.spire,
-      onMesh: c.mesh,
-      other: c.total - c.spire - c.mesh,
-      spireShare: share(c.spire, c.total),
-      next,
-      updatedAt: r.updatedAt,
-      updatedBy: r.updatedBy,
-    };
-  });
-}
-
-/**
- * Every `{code, message}` a gate evaluation recorded as a blocker, wherever the
- * cutover's evidence document keeps them (`blockers` arrays at any depth).
- */
-export function blockersOf(evidence: unknown, max = 50): Blocker[] {
-  const out: Blocker[] = [];
-  const seen = new Set<string>();
-  const walk = (v: unknown, depth: number, underBlockers: boolean): void => {
-    if (out.length >= max || depth > 8 || v === null || typeof v !== 'object') return;
-    if (Array.isArray(v)) {
-      for (const x of v) walk(x, depth + 1, underBlockers);
-      return;
-    }
-    const o = v as Record<string, unknown>;
-    if (underBlockers && typeof o.code === 'string' && typeof o.message === 'string') {
-      const key = `${o.code}\u0000${o.message}`;
-      if (!seen.has(key)) {
-        seen.add(key);
-        out.push({ code: o.code, message: o.message });
-      }
-      return;
-    }
-    for (const [k, x] of Object.entries(o)) walk(x, depth + 1, underBlockers || k === 'blockers');
-  };
-  walk(evidence, 0, false);
-  return out;
+  return [...s.status.scopes]
+    .sort((a, b) => cmp(a.scope, b.scope))
+    .map((x) => ({
+      scope: x.scope,
+      level: x.level,
+      parent: x.parent,
+      phase: x.phase,
+      workloads: x.workloads,
+      onSpire: x.onSpire,
+      onMesh: x.onMesh,
+      other: x.onOther,
+      spireShare: share(x.onSpire, x.workloads),
+      next:
+        x.next === null
+          ? null
+          : {
+              phase: x.next.phase,
+              ready: x.next.ready,
+              blockers: x.next.blockers.map((b) => ({
+                code: b.code,
+                message: b.message,
+                ...(b.check === undefined ? {} : { check: b.check }),
+                ...(b.count === undefined ? {} : { count: b.count }),
+                ...(b.examples === undefined ? {} : { examples: b.examples }),
+              })),
+            },
+      updatedAt: x.updatedAt,
+      updatedBy: x.updatedBy,
+    }));
 }
 
 export function timelineOf(s: Snapshot): DashboardData['timeline'] {
@@ -350,12 +254,13 @@ export function timelineOf(s: Snapshot): DashboardData['timeline'] {
     if (cur === undefined || t.at < cur) firstDualTrust.set(cluster, t.at);
   }
   const windows: { mesh: string; start: number; end: number }[] = [];
-  for (const c of s.scopes.filter((x) => x.level === 'cluster').sort((a, b) => cmp(a.scope, b.scope))) {
+  for (const c of s.status.scopes.filter((x) => x.level === 'cluster').sort((a, b) => cmp(a.scope, b.scope))) {
+    const mesh = c.scope.split('/')[0]!;
     const started = firstDualTrust.get(c.scope);
     const start = started === undefined ? nowMs : Date.parse(started);
     const end = start + s.overlapSeconds * 1000;
     const endIso = new Date(end).toISOString();
-    windows.push({ mesh: c.mesh, start, end });
+    windows.push({ mesh, start, end });
     items.push({
       kind: 'overlap',
       label: `overlap ${c.scope}`,
@@ -365,7 +270,7 @@ export function timelineOf(s: Snapshot): DashboardData['timeline'] {
       secondsLeft: secondsLeft(endIso),
       status: started === undefined ? 'planned' : 'running',
       trustDomain: null,
-      mesh: c.mesh,
+      mesh,
     });
   }
   const statusOf = (mesh: string | null, notAfter: string): TimelineItem['status'] => {
@@ -484,9 +389,22 @@ export function historyOf(s: Snapshot): HistoryEntry[] {
       at: t.at,
       by: t.by,
       reason: t.reason,
-      evidence: t.evidenceId,
+      evidence: evidenceSummary(t.evidence),
       via: t.via,
     }));
+}
+
+/** One line for the evidence an advance passed on: the checks it ran. */
+export function evidenceSummary(evidence: Record<string, unknown> | null): string | null {
+  if (evidence === null) return null;
+  const checks = evidence.checks;
+  if (Array.isArray(checks)) {
+    const ids = checks
+      .map((c) => (typeof c === 'object' && c !== null ? (c as { id?: unknown }).id : undefined))
+      .filter((id): id is string => typeof id === 'string');
+    return ids.length > 0 ? `passed: ${ids.join(', ')}` : `${checks.length} check(s) passed`;
+  }
+  return 'gate evidence recorded';
 }
 
 function cmp(a: string, b: string): number {

@@ -287,7 +287,9 @@ function describe(r: ComposedRoot): string {
 }
 
 function thumbprintOf(a: JwtAuthority): string {
-  return createHash('sha256').update(a.publicKey.export({ format: 'der', type: 'spki' })).digest('hex');
+  return createHash('sha256')
+    .update(a.publicKey.export({ format: 'der', type: 'spki' }))
+    .digest('hex');
 }
 
 export function cmp(a: string, b: string): number {
@@ -321,7 +323,11 @@ export interface BundleForPhaseOptions {
 }
 
 /** The roots (and JWT keys) trusted in `phase`. */
-export function bundleForPhase(comp: Composition, phase: Phase, opts: BundleForPhaseOptions = {}): PhaseBundle {
+export function bundleForPhase(
+  comp: Composition,
+  phase: Phase,
+  opts: BundleForPhaseOptions = {},
+): PhaseBundle {
   const only = opts.trustDomain === undefined ? undefined : TrustDomain.parse(opts.trustDomain).name;
   const trustDomains: PhaseTrustDomain[] = [];
   for (const td of comp.trustDomains) {
@@ -370,7 +376,10 @@ export function withSequences(
 ): PhaseBundle {
   return {
     ...bundle,
-    trustDomains: bundle.trustDomains.map((td) => ({ ...td, sequence: nextSequence(previous(td.name), td.digest) })),
+    trustDomains: bundle.trustDomains.map((td) => ({
+      ...td,
+      sequence: nextSequence(previous(td.name), td.digest),
+    })),
   };
 }
 

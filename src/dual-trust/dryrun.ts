@@ -61,13 +61,21 @@ export function dryRun(candidates: Iterable<DryRunCandidate>, opts: DryRunOption
     const verdict = verifyPeer(c.chain, opts.bundle, vopts);
     const id = verdict.identity ?? identityOf(verdict.leaf);
     const named =
-      id?.kind === 'spiffe' ? { spiffeId: id.spiffeId } : { meshIdentity: id?.kind === 'mesh' ? id.meshIdentity : null };
+      id?.kind === 'spiffe'
+        ? { spiffeId: id.spiffeId }
+        : { meshIdentity: id?.kind === 'mesh' ? id.meshIdentity : null };
     if (verdict.valid) {
       valid++;
       results.push({ source: c.source, fingerprint: verdict.leaf.fingerprint, ...named, valid: true });
       continue;
     }
-    results.push({ source: c.source, fingerprint: verdict.leaf.fingerprint, ...named, valid: false, code: verdict.code });
+    results.push({
+      source: c.source,
+      fingerprint: verdict.leaf.fingerprint,
+      ...named,
+      valid: false,
+      code: verdict.code,
+    });
     if (opts.current !== undefined && verifyPeer(c.chain, opts.current, vopts).valid) {
       breaks.push({
         source: c.source,

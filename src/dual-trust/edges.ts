@@ -34,7 +34,10 @@ const SOURCE_KEYS = ['source', 'src', 'from', 'client', 'source_principal', 'sou
 const DEST_KEYS = ['destination', 'dest', 'dst', 'to', 'server', 'destination_principal', 'destPrincipal'];
 
 export function parseEdges(input: Uint8Array | string, name = 'edges'): EdgeList {
-  const text = (typeof input === 'string' ? input : Buffer.from(input).toString('utf8')).replace(/^\ufeff/, '');
+  const text = (typeof input === 'string' ? input : Buffer.from(input).toString('utf8')).replace(
+    /^\ufeff/,
+    '',
+  );
   const head = text.trimStart();
   let out: EdgeList;
   if (head.startsWith('{') || head.startsWith('[')) {
@@ -72,7 +75,9 @@ export function parseEdges(input: Uint8Array | string, name = 'edges'): EdgeList
 function looksLikeCsv(text: string): boolean {
   const first = text.split(/\r?\n/).find((l) => l.trim() !== '' && !l.trimStart().startsWith('#'));
   if (first === undefined) return false;
-  return first.includes(',') && !/^\s*-\s/.test(first) && !/^[\w"'-]+:\s/.test(first) && !first.includes('->');
+  return (
+    first.includes(',') && !/^\s*-\s/.test(first) && !/^[\w"'-]+:\s/.test(first) && !first.includes('->')
+  );
 }
 
 function fromCsv(text: string, name: string): EdgeList {
@@ -95,7 +100,8 @@ function fromCsv(text: string, name: string): EdgeList {
   body.forEach((r, i) => {
     const s = r[src]?.trim();
     const d = r[dst]?.trim();
-    if (!s || !d) throw inputError('EDGES_MALFORMED', `${name} row ${i + 1}: needs a source and a destination`);
+    if (!s || !d)
+      throw inputError('EDGES_MALFORMED', `${name} row ${i + 1}: needs a source and a destination`);
     edges.push({ source: s, destination: d });
   });
   return { format: 'csv', edges, unresolved: [] };
@@ -160,7 +166,8 @@ function fromKiali(elements: Record<string, unknown>, name: string): EdgeList {
   const edges: Edge[] = [];
   const unresolved: EdgeList['unresolved'] = [];
   for (const e of elements.edges as unknown[]) {
-    if (!isObject(e) || !isObject(e.data)) throw inputError('EDGES_MALFORMED', `${name}: a Kiali edge has no data`);
+    if (!isObject(e) || !isObject(e.data))
+      throw inputError('EDGES_MALFORMED', `${name}: a Kiali edge has no data`);
     const d = e.data;
     const sp = principal(d.sourcePrincipal);
     const dp = principal(d.destPrincipal);
@@ -176,7 +183,8 @@ function fromKiali(elements: Record<string, unknown>, name: string): EdgeList {
     unresolved.push({
       source: sp ?? label(d.source),
       destination: dp ?? label(d.target),
-      reason: 'the Kiali edge carries no sourcePrincipal/destPrincipal (enable the security appender, or the traffic is not mTLS)',
+      reason:
+        'the Kiali edge carries no sourcePrincipal/destPrincipal (enable the security appender, or the traffic is not mTLS)',
     });
   }
   return { format: 'kiali', edges, unresolved };
@@ -186,7 +194,8 @@ function fromPrometheus(result: unknown[], name: string): EdgeList {
   const edges: Edge[] = [];
   const unresolved: EdgeList['unresolved'] = [];
   for (const r of result) {
-    if (!isObject(r) || !isObject(r.metric)) throw inputError('EDGES_MALFORMED', `${name}: a result has no metric`);
+    if (!isObject(r) || !isObject(r.metric))
+      throw inputError('EDGES_MALFORMED', `${name}: a result has no metric`);
     const m = r.metric;
     const sp = principal(m.source_principal);
     const dp = principal(m.destination_principal);

@@ -1,6 +1,6 @@
 export {
-  bundleForPhase,
   type BundleForPhaseOptions,
+  bundleForPhase,
   type ComposedJwtKey,
   type ComposedRoot,
   type ComposedTrustDomain,
@@ -38,6 +38,7 @@ export {
   isBundleFormat,
   parseBundleFormat,
   pemOf,
+  ROLLOUT_FORMATS,
   spiffeBundleOf,
 } from './emit/index.js';
 export {
@@ -45,9 +46,15 @@ export {
   type BundleEndpointSource,
   bundleEndpointPlugin,
   bundlesOfPhase,
+  RefreshingBundleSource,
   StaticBundleSource,
 } from './endpoint/plugin.js';
-export { type EndpointTlsOptions, httpsSpiffeTls, httpsWebTls, MOZILLA_INTERMEDIATE_CIPHERS } from './endpoint/tls.js';
+export {
+  type EndpointTlsOptions,
+  httpsSpiffeTls,
+  httpsWebTls,
+  MOZILLA_INTERMEDIATE_CIPHERS,
+} from './endpoint/tls.js';
 export { DualTrustError } from './errors.js';
 export {
   type EndpointProfile,

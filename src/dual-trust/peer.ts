@@ -5,9 +5,10 @@
  * URI SAN) through `validateX509Path` against its trust domain's bundle. Anything else
  * carries no workload identity and is `PEER_NO_IDENTITY`.
  */
+
+import type { X509BundleSource } from '../spiffe/bundle/source.js';
 import { type Clock, SpiffeError } from '../spiffe/errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/spiffeid/index.js';
-import type { X509BundleSource } from '../spiffe/bundle/source.js';
 import {
   pickLeaf,
   type VerificationCache,
@@ -87,7 +88,10 @@ export function verifyPeer(
   if (chain.length === 0) throw new TypeError('verifyPeer needs at least one certificate');
   const leafIndex = pickLeaf(chain);
   const leaf = chain[leafIndex]!;
-  const vopts = { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.cache ? { cache: opts.cache } : {}) };
+  const vopts = {
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.cache ? { cache: opts.cache } : {}),
+  };
   const hasUri = (leaf.subjectAltName?.uris.length ?? 0) > 0;
   const linkerd = hasUri ? undefined : identityOf(leaf);
   try {
@@ -97,7 +101,12 @@ export function verifyPeer(
       const spiffeId = v.id.toString();
       return {
         valid: true,
-        identity: { kind: 'spiffe', spiffeId, trustDomain: v.trustDomain.name, workloadKey: workloadKeyOf(spiffeId) },
+        identity: {
+          kind: 'spiffe',
+          spiffeId,
+          trustDomain: v.trustDomain.name,
+          workloadKey: workloadKeyOf(spiffeId),
+        },
         leaf,
         anchor: v.anchor,
       };
@@ -108,6 +117,12 @@ export function verifyPeer(
     return { valid: true, identity: linkerd, leaf, anchor: path.anchor };
   } catch (err) {
     if (!(err instanceof SpiffeError)) throw err;
-    return { valid: false, identity: linkerd ?? identityOf(leaf), leaf, code: err.code, message: err.message };
+    return {
+      valid: false,
+      identity: linkerd ?? identityOf(leaf),
+      leaf,
+      code: err.code,
+      message: err.message,
+    };
   }
 }

@@ -31,7 +31,10 @@ export function isPhase(value: unknown): value is Phase {
 
 export function parsePhase(value: string, what = 'phase'): Phase {
   if (isPhase(value)) return value;
-  throw inputError('BUNDLE_PHASE_INVALID', `${what} "${value}" is not a phase; use one of ${PHASES.join(', ')}`);
+  throw inputError(
+    'BUNDLE_PHASE_INVALID',
+    `${what} "${value}" is not a phase; use one of ${PHASES.join(', ')}`,
+  );
 }
 
 /** True when a root entering at `entersAt` and leaving at `leavesAt` is trusted in `phase`. */

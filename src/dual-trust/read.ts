@@ -57,7 +57,8 @@ export function readBundleArtifact(input: Uint8Array | string, opts: ReadArtifac
     } catch {
       return fromLoaded(bytes, opts); // the kernel's reader names the JSON error
     }
-    if (isObject(doc) && (Array.isArray(doc.keys) || isObject(doc.trust_domains))) return fromLoaded(bytes, opts);
+    if (isObject(doc) && (Array.isArray(doc.keys) || isObject(doc.trust_domains)))
+      return fromLoaded(bytes, opts);
     return fromDocuments([doc], opts);
   }
   let docs: unknown[];
@@ -122,7 +123,12 @@ function fromDocuments(docs: unknown[], _opts: ReadArtifactOptions): ReadArtifac
   const per = new Map<string, Certificate[]>();
   const places: ReadArtifact['places'] = [];
   const kinds = new Set<ArtifactKind>();
-  const add = (where: string, kind: ArtifactKind, pem: string | Uint8Array, trustDomains: string[] | null) => {
+  const add = (
+    where: string,
+    kind: ArtifactKind,
+    pem: string | Uint8Array,
+    trustDomains: string[] | null,
+  ) => {
     const certs = parseCertificates(pem);
     kinds.add(kind);
     places.push({ where, kind, trustDomains, fingerprints: certs.map((c) => c.fingerprint) });
@@ -151,7 +157,8 @@ function fromDocuments(docs: unknown[], _opts: ReadArtifactOptions): ReadArtifac
       const values = secretValues(doc, ref);
       for (const key of ['root-cert.pem', 'ca.crt', 'ca-bundle.crt']) {
         const v = values.get(key);
-        if (v !== undefined) add(`${ref}[${key}]`, meta.name === 'cacerts' ? 'istio-cacerts' : 'kubernetes', v, null);
+        if (v !== undefined)
+          add(`${ref}[${key}]`, meta.name === 'cacerts' ? 'istio-cacerts' : 'kubernetes', v, null);
       }
       return;
     }
@@ -160,14 +167,19 @@ function fromDocuments(docs: unknown[], _opts: ReadArtifactOptions): ReadArtifac
       for (const [key, v] of Object.entries(data)) {
         if (typeof v !== 'string' || !v.includes('-----BEGIN CERTIFICATE-----')) continue;
         const k: ArtifactKind =
-          key === 'root-cert.pem' ? 'istio-root-configmap' : key === 'ca-bundle.crt' ? 'linkerd-trust-roots' : 'kubernetes';
+          key === 'root-cert.pem'
+            ? 'istio-root-configmap'
+            : key === 'ca-bundle.crt'
+              ? 'linkerd-trust-roots'
+              : 'kubernetes';
         add(`${ref}[${key}]`, k, v, null);
       }
       return;
     }
     if (kind === 'Bundle' && isObject(doc.spec) && Array.isArray(doc.spec.sources)) {
       doc.spec.sources.forEach((s, j) => {
-        if (isObject(s) && typeof s.inLine === 'string') add(`${ref}.spec.sources[${j}].inLine`, 'trust-manager', s.inLine, null);
+        if (isObject(s) && typeof s.inLine === 'string')
+          add(`${ref}.spec.sources[${j}].inLine`, 'trust-manager', s.inLine, null);
       });
       return;
     }

@@ -15,7 +15,10 @@ export function parseScope(text: string | undefined): Scope {
   if (text === undefined || text === '' || text === '*') return ALL_SCOPE;
   const parts = text.split('/');
   if (parts.length > 3 || parts.some((p) => !/^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/i.test(p))) {
-    throw inputError('SCOPE_INVALID', `scope "${text}" is not mesh[/cluster[/namespace]], e.g. istio/east/payments`);
+    throw inputError(
+      'SCOPE_INVALID',
+      `scope "${text}" is not mesh[/cluster[/namespace]], e.g. istio/east/payments`,
+    );
   }
   const [mesh, cluster, namespace] = parts;
   return {

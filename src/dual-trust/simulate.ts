@@ -10,8 +10,8 @@ import type { Clock } from '../spiffe/errors.js';
 import { VerificationCache } from '../spiffe/svid/x509svid/index.js';
 import type { Certificate } from '../spiffe/x509/certificate.js';
 import type { Edge } from './edges.js';
-import type { Phase } from './phases.js';
 import { type PeerVerdict, verifyPeer, workloadKeyOf } from './peer.js';
+import type { Phase } from './phases.js';
 
 export interface SimWorkload {
   /** `workloadKeyOf(identity)`: what edges are matched by. */
@@ -121,7 +121,9 @@ export function simulate(edges: readonly Edge[], opts: SimulateOptions): Simulat
   });
   return {
     phases,
-    unknown: [...unknown].map(([identity, n]) => ({ identity, edges: n })).sort((a, b) => (a.identity < b.identity ? -1 : 1)),
+    unknown: [...unknown]
+      .map(([identity, n]) => ({ identity, edges: n }))
+      .sort((a, b) => (a.identity < b.identity ? -1 : 1)),
   };
 }
 

@@ -100,13 +100,20 @@ export interface StoredRootRow {
   leavesPhase: string | null;
 }
 
-export function rootsFromStored(rows: readonly StoredRootRow[]): { roots: RootInput[]; jwtKeys: JwtKeyInput[] } {
+export function rootsFromStored(rows: readonly StoredRootRow[]): {
+  roots: RootInput[];
+  jwtKeys: JwtKeyInput[];
+} {
   const roots: RootInput[] = [];
   const jwtKeys: JwtKeyInput[] = [];
   for (const r of rows) {
     const phases = {
       ...(isPhase(r.entersPhase) ? { entersAt: r.entersPhase } : {}),
-      ...(r.leavesPhase === null ? { leavesAt: null } : isPhase(r.leavesPhase) ? { leavesAt: r.leavesPhase } : {}),
+      ...(r.leavesPhase === null
+        ? { leavesAt: null }
+        : isPhase(r.leavesPhase)
+          ? { leavesAt: r.leavesPhase }
+          : {}),
     };
     if (r.kind === 'x509-svid') {
       roots.push({
@@ -139,7 +146,13 @@ export function rootsFromBundle(
   const td = bundle.trustDomain.name;
   return {
     roots: bundle.x509Authorities.map((cert) => ({ cert, trustDomain: td, origin, source, ...phases })),
-    jwtKeys: bundle.jwtAuthorities.map((authority) => ({ trustDomain: td, origin, source, authority, ...phases })),
+    jwtKeys: bundle.jwtAuthorities.map((authority) => ({
+      trustDomain: td,
+      origin,
+      source,
+      authority,
+      ...phases,
+    })),
   };
 }
 

@@ -45,10 +45,15 @@ export function trustSet(
       if (b === undefined) {
         const own = perTrustDomain.get(td.name);
         if (own === undefined && pooled.length === 0) {
-          throw new SpiffeError('BUNDLE_NOT_FOUND', 'verdict', `no X.509 bundle for trust domain "${td.name}"`, {
-            rule: 20,
-            details: { trustDomain: td.name },
-          });
+          throw new SpiffeError(
+            'BUNDLE_NOT_FOUND',
+            'verdict',
+            `no X.509 bundle for trust domain "${td.name}"`,
+            {
+              rule: 20,
+              details: { trustDomain: td.name },
+            },
+          );
         }
         b = new X509Bundle(td, [...(own ?? []), ...pooled]);
         cache.set(td.name, b);

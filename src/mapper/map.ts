@@ -27,6 +27,7 @@ import {
   type MappingRules,
   type RuleCheck,
   type RuleSubject,
+  type TemplateValues,
 } from './rules.js';
 
 /** The fields of an inventory workload the mapper reads (a domain certificate or a stored row). */
@@ -143,10 +144,14 @@ export function mapWorkloads(
       noIdentity.push(w);
       continue;
     }
-    const parsed = parseMeshIdentity(identity);
+    // Fast path: the importer stores mesh, namespace and account beside the identity, and a
+    // `spiffe://` identity is its own canonical form; only incomplete records are parsed.
+    const complete = isMeshName(w.mesh) && w.namespace != null && w.serviceAccount != null;
+    const parsed = complete && identity.startsWith('spiffe://') ? null : parseMeshIdentity(identity);
     const mesh: MeshName | null = isMeshName(w.mesh) ? w.mesh : (parsed?.mesh ?? null);
     const cluster = w.cluster ?? null;
-    const key = identityKey(mesh, cluster, parsed?.canonical ?? identity);
+    const canonical = parsed?.canonical ?? identity;
+    const key = identityKey(mesh, cluster, canonical);
     let g = groups.get(key);
     if (g === undefined) {
       g = {
@@ -154,7 +159,7 @@ export function mapWorkloads(
         mesh,
         cluster,
         meshIdentity: identity,
-        canonical: parsed?.canonical ?? identity,
+        canonical,
         namespace: w.namespace ?? parsed?.namespace ?? null,
         serviceAccount: w.serviceAccount ?? parsed?.serviceAccount ?? null,
         fingerprints: [],
@@ -186,7 +191,9 @@ export function mapWorkloads(
     );
   }
 
-  const ruleCache = new Map<string, CompiledRule | null>();
+  // (mesh, cluster) -> namespace -> first matching rule
+  const ruleCache = new Map<string, Map<string | null, CompiledRule | null>>();
+  const values: TemplateValues = { trustDomain: rules.trustDomain };
   const used = new Set<number>();
   const identities: MappedIdentity[] = [];
   const byId = new Map<string, MappedIdentity[]>();
@@ -214,12 +221,17 @@ export function mapWorkloads(
   };
 
   for (const g of groups.values()) {
-    const subject: RuleSubject = { mesh: g.mesh, cluster: g.cluster, namespace: g.namespace };
-    const cacheKey = `${g.mesh ?? ''}\u0000${g.cluster ?? ''}\u0000${g.namespace ?? ''}`;
-    let rule = ruleCache.get(cacheKey);
+    const scopeKey = `${g.mesh ?? ''}\u0000${g.cluster ?? ''}`;
+    let scope = ruleCache.get(scopeKey);
+    if (scope === undefined) {
+      scope = new Map();
+      ruleCache.set(scopeKey, scope);
+    }
+    let rule = scope.get(g.namespace);
     if (rule === undefined) {
+      const subject: RuleSubject = { mesh: g.mesh, cluster: g.cluster, namespace: g.namespace };
       rule = firstMatch(rules, subject);
-      ruleCache.set(cacheKey, rule);
+      scope.set(g.namespace, rule);
     }
     if (rule === null) {
       fail(
@@ -230,13 +242,11 @@ export function mapWorkloads(
       continue;
     }
     used.add(rule.index);
-    const rendered = rule.spiffeId.render({
-      trustDomain: td,
-      cluster: g.cluster,
-      namespace: g.namespace,
-      serviceAccount: g.serviceAccount,
-      mesh: g.mesh,
-    });
+    values.cluster = g.cluster;
+    values.namespace = g.namespace;
+    values.serviceAccount = g.serviceAccount;
+    values.mesh = g.mesh;
+    const rendered = rule.spiffeId.render(values);
     if (!rendered.ok) {
       fail(
         g,

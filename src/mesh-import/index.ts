@@ -12,6 +12,7 @@ export type { CertificateBlob, Extraction, KeyBlob, RoleHint } from './extractio
 export { type DerivedIdentity, deriveIdentity, LINKERD_IDENTITY } from './identity.js';
 export * from './inventory.js';
 export {
+  type CertificateRecord,
   type ImportRecord,
   importMesh,
   type StoredInventory,

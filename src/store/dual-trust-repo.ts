@@ -140,7 +140,11 @@ export async function saveTrustRoots(
   opts: { clock?: () => Date } = {},
 ): Promise<SaveTrustRootsResult> {
   if (input.origin !== 'spire' && input.origin !== 'federated') {
-    throw new StoreError('STORE_INPUT_INVALID', 'input', `origin must be spire or federated, got ${String(input.origin)}`);
+    throw new StoreError(
+      'STORE_INPUT_INVALID',
+      'input',
+      `origin must be spire or federated, got ${String(input.origin)}`,
+    );
   }
   const now = (opts.clock ?? (() => new Date()))().toISOString();
   return store.transaction(async (trx) => {
@@ -293,7 +297,8 @@ export async function publishBundleVersion(
       .where('scope', '=', input.scope)
       .where('trust_domain', '=', input.trustDomain)
       .executeTakeFirst();
-    if (cur !== undefined && cur.digest === input.digest) return { sequence: BigInt(cur.sequence), changed: false };
+    if (cur !== undefined && cur.digest === input.digest)
+      return { sequence: BigInt(cur.sequence), changed: false };
     const sequence = cur === undefined ? 1n : BigInt(cur.sequence) + 1n;
     if (cur === undefined) {
       await db
@@ -316,7 +321,11 @@ export async function publishBundleVersion(
         .where('sequence', '=', cur.sequence)
         .executeTakeFirst();
       if (Number(updated.numUpdatedRows) !== 1) {
-        throw new StoreError('STORE_CONFLICT', 'conflict', 'another build published this bundle at the same time; retry');
+        throw new StoreError(
+          'STORE_CONFLICT',
+          'conflict',
+          'another build published this bundle at the same time; retry',
+        );
       }
     }
     await db

@@ -14,11 +14,12 @@ import { Capture } from '../../src/cli/output.js';
 import { generateIstioMesh } from '../../src/demo/mesh.js';
 import { toImportRecord } from '../../src/mesh-import/persist.js';
 import { SpiffeBundle } from '../../src/spiffe/bundle/spiffebundle.js';
+import { TrustDomain } from '../../src/spiffe/spiffeid/index.js';
 import { loadTrustRoots } from '../../src/store/dual-trust-repo.js';
 import { openStore, saveImport } from '../../src/store/index.js';
 import { cli } from '../cli/run.js';
 import { FakeWorkloadApi } from '../spiffe/workloadapi/fake-server.js';
-import { AT, clock, pemOfCerts, importFiles, spireCa, spireSvid } from './helpers.js';
+import { AT, clock, importFiles, pemOfCerts, spireCa, spireSvid } from './helpers.js';
 
 const TD = 'cluster.local';
 const PARTNER = 'partner.example';
@@ -27,7 +28,11 @@ describe('bundle build / verify and spire sync over a store', () => {
   let dir: string;
   let db: string;
   let fake: FakeWorkloadApi;
-  const mesh = generateIstioMesh({ clock, trustDomain: TD, namespaces: { shop: ['web', 'cart'], payments: ['api'] } });
+  const mesh = generateIstioMesh({
+    clock,
+    trustDomain: TD,
+    namespaces: { shop: ['web', 'cart'], payments: ['api'] },
+  });
   const spire = spireCa(TD);
   const spire2 = spireCa(TD);
   const partner = spireCa(PARTNER);
@@ -39,7 +44,8 @@ describe('bundle build / verify and spire sync over a store', () => {
     dir = mkdtempSync(join(tmpdir(), 'mb-bundle-cmds-'));
     db = join(dir, 'store.db');
     const files: [string, string][] = [['root-cert.pem', mesh.root.pem]];
-    for (const w of mesh.workloads) files.push([`${w.serviceAccount}.pem`, w.chain.map((c) => c.pem).join('')]);
+    for (const w of mesh.workloads)
+      files.push([`${w.serviceAccount}.pem`, w.chain.map((c) => c.pem).join('')]);
     const inv = await importFiles(files, 'istio');
     const store = await openStore(db);
     try {
@@ -67,27 +73,64 @@ describe('bundle build / verify and spire sync over a store', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('spire sync --socket stores SPIRE\'s own roots and the federated ones from the Workload API', async () => {
+  it("spire sync --socket stores SPIRE's own roots and the federated ones from the Workload API", async () => {
     const r = await run('--json', 'spire', 'sync', '--socket', fake.address);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const out = r.json() as {
-      bundle: { trustDomains: { trustDomain: string; origin: string; x509Authorities: number; jwtAuthorities: number }[] };
+      bundle: {
+        trustDomains: {
+          trustDomain: string;
+          origin: string;
+          x509Authorities: number;
+          jwtAuthorities: number;
+        }[];
+      };
     };
-    expect(out.bundle.trustDomains.map((t) => [t.trustDomain, t.origin, t.x509Authorities, t.jwtAuthorities])).toEqual([
+    expect(
+      out.bundle.trustDomains.map((t) => [t.trustDomain, t.origin, t.x509Authorities, t.jwtAuthorities]),
+    ).toEqual([
       [TD, 'spire', 1, 1],
       [PARTNER, 'federated', 1, 0],
     ]);
-    const spiffe = await run('bundle', 'build', '--format', 'spiffe', '--trust-domain', TD, '--dry-run', ...atArgs);
-    expect(SpiffeBundle.parse(TD, spiffe.stdout).bundle.jwtAuthorities.map((k) => k.kid)).toEqual([fake.signingKid]);
+    const spiffe = await run(
+      'bundle',
+      'build',
+      '--format',
+      'spiffe',
+      '--trust-domain',
+      TD,
+      '--dry-run',
+      ...atArgs,
+    );
+    expect(SpiffeBundle.parse(TD, spiffe.stdout).bundle.jwtAuthorities.map((k) => k.kid)).toEqual([
+      fake.signingKid,
+    ]);
   });
 
   it('bundle build: spiffe_sequence stays while the content stays, grows when SPIRE rotates', async () => {
     const build = async (...extra: string[]) => {
-      const r = await run('--json', 'bundle', 'build', '--format', 'spiffe', '--trust-domain', TD, ...atArgs, ...extra);
+      const r = await run(
+        '--json',
+        'bundle',
+        'build',
+        '--format',
+        'spiffe',
+        '--trust-domain',
+        TD,
+        ...atArgs,
+        ...extra,
+      );
       expect(r.code).toBe(0);
-      const out = r.json() as { trustDomains: { sequence: number; roots: { origins: string[] }[] }[]; artifacts: { content: string }[] };
-      return { sequence: out.trustDomains[0]!.sequence, origins: out.trustDomains[0]!.roots.map((x) => x.origins.join('+')), content: out.artifacts[0]!.content };
+      const out = r.json() as {
+        trustDomains: { sequence: number; roots: { origins: string[] }[] }[];
+        artifacts: { content: string }[];
+      };
+      return {
+        sequence: out.trustDomains[0]!.sequence,
+        origins: out.trustDomains[0]!.roots.map((x) => x.origins.join('+')),
+        content: out.artifacts[0]!.content,
+      };
     };
     const first = await build();
     expect(first.origins).toEqual(['mesh', 'spire']);
@@ -101,24 +144,76 @@ describe('bundle build / verify and spire sync over a store', () => {
     expect(rotated.origins).toEqual(['mesh', 'spire', 'spire']);
   });
 
-  it('bundle verify: the JSON contract, exit 0 for a safe bundle and 1 when today\'s certificates would break', async () => {
-    expect((await run('bundle', 'build', '--format', 'istio-cacerts', '--out', 'dual.yaml', ...atArgs)).code).toBe(0);
-    expect((await run('bundle', 'build', '--format', 'pem', '--phase', 'spiffe-only', '--out', 'spiffe-only.pem', ...atArgs)).code).toBe(0);
-    const safe = await run('--json', 'bundle', 'verify', '--bundle', 'dual.yaml', '--inventory', 'web-svid.pem', ...atArgs);
+  it("bundle verify: the JSON contract, exit 0 for a safe bundle and 1 when today's certificates would break", async () => {
+    expect(
+      (await run('bundle', 'build', '--format', 'istio-cacerts', '--out', 'dual.yaml', ...atArgs)).code,
+    ).toBe(0);
+    expect(
+      (
+        await run(
+          'bundle',
+          'build',
+          '--format',
+          'pem',
+          '--phase',
+          'spiffe-only',
+          '--out',
+          'spiffe-only.pem',
+          ...atArgs,
+        )
+      ).code,
+    ).toBe(0);
+    const safe = await run(
+      '--json',
+      'bundle',
+      'verify',
+      '--bundle',
+      'dual.yaml',
+      '--inventory',
+      'web-svid.pem',
+      ...atArgs,
+    );
     expect(safe.code).toBe(0);
-    const report = safe.json() as { total: number; valid: number; invalid: number; results: Record<string, unknown>[] };
+    const report = safe.json() as {
+      total: number;
+      valid: number;
+      invalid: number;
+      results: Record<string, unknown>[];
+    };
     expect(Object.keys(report)).toEqual(['total', 'valid', 'invalid', 'results']);
     expect(report).toMatchObject({ total: 4, valid: 4, invalid: 0 });
     for (const res of report.results) {
       expect(Object.keys(res)).toEqual(['source', 'fingerprint', 'spiffeId', 'valid']);
     }
-    expect(report.results[0]).toMatchObject({ source: 'web-svid.pem', spiffeId: `spiffe://${TD}/ns/shop/sa/web`, valid: true });
+    expect(report.results[0]).toMatchObject({
+      source: 'web-svid.pem',
+      spiffeId: `spiffe://${TD}/ns/shop/sa/web`,
+      valid: true,
+    });
 
-    const early = await run('--json', 'bundle', 'verify', '--bundle', 'spiffe-only.pem', '--inventory', 'web-svid.pem', ...atArgs);
+    const early = await run(
+      '--json',
+      'bundle',
+      'verify',
+      '--bundle',
+      'spiffe-only.pem',
+      '--inventory',
+      'web-svid.pem',
+      ...atArgs,
+    );
     expect(early.code).toBe(1);
-    const bad = early.json() as { total: number; valid: number; invalid: number; results: { valid: boolean; code?: string; source: string }[] };
+    const bad = early.json() as {
+      total: number;
+      valid: number;
+      invalid: number;
+      results: { valid: boolean; code?: string; source: string }[];
+    };
     expect(bad).toMatchObject({ total: 4, valid: 1, invalid: 3 });
-    expect(bad.results.filter((x) => !x.valid).every((x) => x.code === 'CHAIN_NO_ANCHOR' || x.code === 'CHAIN_SIGNATURE_INVALID')).toBe(true);
+    expect(
+      bad.results
+        .filter((x) => !x.valid)
+        .every((x) => x.code === 'CHAIN_NO_ANCHOR' || x.code === 'CHAIN_SIGNATURE_INVALID'),
+    ).toBe(true);
 
     const human = await run('bundle', 'verify', '--bundle', 'spiffe-only.pem', '--inventory', ...atArgs);
     expect(human.code).toBe(1);
@@ -130,9 +225,55 @@ describe('bundle build / verify and spire sync over a store', () => {
     const refused = await run('--json', 'bundle', 'build', '--format', 'pem', ...later);
     expect(refused.code).toBe(1);
     expect((refused.json() as { error: { code: string } }).error.code).toBe('BUNDLE_ROOT_EXPIRED');
-    const allowed = await run('--json', 'bundle', 'build', '--format', 'pem', '--allow-expiring', '--dry-run', ...later);
+    const allowed = await run(
+      '--json',
+      'bundle',
+      'build',
+      '--format',
+      'pem',
+      '--allow-expiring',
+      '--dry-run',
+      ...later,
+    );
     expect(allowed.code).toBe(0);
-    expect((allowed.json() as { warnings: { code: string }[] }).warnings.map((w) => w.code)).toContain('BUNDLE_ROOT_EXPIRED');
+    expect((allowed.json() as { warnings: { code: string }[] }).warnings.map((w) => w.code)).toContain(
+      'BUNDLE_ROOT_EXPIRED',
+    );
+  });
+
+  it('spire sync --bundle reads `bundle show -format spiffe` and `bundle list -format spiffe` output', async () => {
+    const show = new SpiffeBundle(TrustDomain.parse(TD), {
+      x509Authorities: [spire.cert, spire2.cert],
+      sequenceNumber: 12n,
+      refreshHint: 60,
+    }).marshal({ indent: 2 });
+    writeFileSync(join(dir, 'bundle-show.json'), show);
+    const r = await run('--json', 'spire', 'sync', '--bundle', 'bundle-show.json', '--trust-domain', TD);
+    expect(r.code).toBe(0);
+    expect(
+      (r.json() as { bundle: { trustDomains: { sequence: string; origin: string }[] } }).bundle.trustDomains,
+    ).toEqual([
+      expect.objectContaining({
+        trustDomain: TD,
+        origin: 'spire',
+        x509Authorities: 2,
+        sequence: '12',
+        removed: 0,
+      }),
+    ]);
+    const other = spireCa('other.example');
+    const list = `* spiffe://${PARTNER}\n${new SpiffeBundle(TrustDomain.parse(PARTNER), { x509Authorities: [partner.cert] }).marshal({ indent: 2 })}\n\n* spiffe://other.example\n${new SpiffeBundle(TrustDomain.parse('other.example'), { x509Authorities: [other.cert] }).marshal({ indent: 2 })}\n`;
+    writeFileSync(join(dir, 'bundle-list.txt'), list);
+    const l = await run('--json', 'spire', 'sync', '--bundle', 'bundle-list.txt');
+    expect(l.code).toBe(0);
+    expect(
+      (
+        l.json() as { bundle: { trustDomains: { trustDomain: string; origin: string }[] } }
+      ).bundle.trustDomains.map((t) => [t.trustDomain, t.origin]),
+    ).toEqual([
+      [PARTNER, 'federated'],
+      ['other.example', 'federated'],
+    ]);
   });
 
   it('usage errors exit 2', async () => {
@@ -148,7 +289,13 @@ describe('bundle build / verify and spire sync over a store', () => {
   it('spire sync --socket --watch keeps the stored roots current until stopped', async () => {
     const stdout = new Capture();
     const ctx = {
-      ...contextFor({ optsWithGlobals: () => ({ db }) } as never, { stdout, stderr: new Capture(), stdin: process.stdin, env: {}, cwd: dir }),
+      ...contextFor({ optsWithGlobals: () => ({ db }) } as never, {
+        stdout,
+        stderr: new Capture(),
+        stdin: process.stdin,
+        env: {},
+        cwd: dir,
+      }),
     };
     const stop = new AbortController();
     const watching = syncSpireBundles(ctx, { socket: fake.address, watch: true }, stop.signal);

@@ -6,7 +6,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import {
   type Artifact,
   bundleForPhase,
@@ -15,8 +15,8 @@ import {
   FORMATS,
   type PhaseBundle,
   pooledRoots,
-  readBundleArtifact,
   type RootInput,
+  readBundleArtifact,
   withSequences,
 } from '../../src/dual-trust/index.js';
 import { createJwtAuthority } from '../../src/spiffe/bundle/jwtbundle.js';
@@ -36,11 +36,23 @@ function compose(): PhaseBundle {
   const roots: RootInput[] = [
     ...combined.map((cert) => ({ cert, trustDomain: TD, origin: 'mesh' as const, source: 'cacerts' })),
     { cert: spire.cert, trustDomain: TD, origin: 'spire', source: 'spire.json' },
-    { cert: partner.cert, trustDomain: PARTNER, origin: 'federated', source: 'https://partner.example/bundle' },
+    {
+      cert: partner.cert,
+      trustDomain: PARTNER,
+      origin: 'federated',
+      source: 'https://partner.example/bundle',
+    },
   ];
   const composition = composeTrust(
     roots,
-    [{ trustDomain: TD, origin: 'spire', source: 'spire.json', authority: createJwtAuthority('spire-jwt-1', jwtKey) }],
+    [
+      {
+        trustDomain: TD,
+        origin: 'spire',
+        source: 'spire.json',
+        authority: createJwtAuthority('spire-jwt-1', jwtKey),
+      },
+    ],
     { clock },
   );
   return withSequences(bundleForPhase(composition, 'dual-trust'), (td) =>
@@ -59,14 +71,18 @@ async function importedAnchors(a: Artifact): Promise<string[]> {
 describe('emitters: one composition, every format', () => {
   const bundle = compose();
   const pooled = pooledRoots(bundle).map((r) => r.fingerprint);
-  const perTd = (td: string) => bundle.trustDomains.find((t) => t.name === td)!.roots.map((r) => r.fingerprint);
+  const perTd = (td: string) =>
+    bundle.trustDomains.find((t) => t.name === td)!.roots.map((r) => r.fingerprint);
 
   it('assigns the next spiffe_sequence when the content changed, 1 for a new trust domain', () => {
     expect(bundle.trustDomains.map((t) => [t.name, t.sequence])).toEqual([
       [PARTNER, 1n],
       [TD, 42n],
     ]);
-    const same = withSequences(bundle, (td) => ({ sequence: 7n, digest: bundle.trustDomains.find((t) => t.name === td)!.digest }));
+    const same = withSequences(bundle, (td) => ({
+      sequence: 7n,
+      digest: bundle.trustDomains.find((t) => t.name === td)!.digest,
+    }));
     expect(same.trustDomains.map((t) => t.sequence)).toEqual([7n, 7n]);
   });
 
@@ -87,7 +103,11 @@ describe('emitters: one composition, every format', () => {
       expect(parsed.x509Authorities.map((c) => c.fingerprint)).toEqual(perTd(f.trustDomain!));
       expect(parsed.refreshHint).toBe(300);
       const doc = JSON.parse(f.content) as { keys: { use: string; kid?: string; x5c?: string[] }[] };
-      expect(doc.keys.filter((k) => k.use === 'x509-svid').every((k) => k.kid === undefined && k.x5c?.length === 1)).toBe(true);
+      expect(
+        doc.keys
+          .filter((k) => k.use === 'x509-svid')
+          .every((k) => k.kid === undefined && k.x5c?.length === 1),
+      ).toBe(true);
     }
     const own = SpiffeBundle.parse(TD, files[1]!.content).bundle;
     expect(own.jwtAuthorities.map((k) => k.kid)).toEqual(['spire-jwt-1']);
@@ -96,7 +116,11 @@ describe('emitters: one composition, every format', () => {
 
   it('istio-cacerts: a cacerts Secret whose multi-root root-cert.pem the importer reads back', async () => {
     const [a] = emitBundle(bundle, 'istio-cacerts');
-    const doc = parseYaml(a!.content) as { kind: string; metadata: { name: string; namespace: string }; data: Record<string, string> };
+    const doc = parseYaml(a!.content) as {
+      kind: string;
+      metadata: { name: string; namespace: string };
+      data: Record<string, string>;
+    };
     expect(doc).toMatchObject({ kind: 'Secret', metadata: { name: 'cacerts', namespace: 'istio-system' } });
     expect(Object.keys(doc.data)).toEqual(['root-cert.pem']);
     expect(fps(Buffer.from(doc.data['root-cert.pem']!, 'base64'))).toEqual(pooled);
@@ -124,17 +148,23 @@ describe('emitters: one composition, every format', () => {
     expect(fps(Buffer.from(doc.data['root-cert.pem']!, 'base64'))).toEqual(pooled);
     const inv = await importFiles([[a!.name, a!.content]]);
     expect(sorted(inv.anchors.map((c) => c.fingerprint))).toEqual(sorted(pooled));
-    expect(inv.intermediates.map((c) => c.subject)).toEqual(['CN=Istio CA,O=Istio,L=Sunnyvale,ST=California,C=US']);
+    expect(inv.intermediates.map((c) => c.subject)).toEqual([
+      'CN=Istio CA,O=Istio,L=Sunnyvale,ST=California,C=US',
+    ]);
   });
 
   it('istio-mesh-config: one caCertificates entry per root with its trust domains', () => {
     const [a] = emitBundle(bundle, 'istio-mesh-config');
-    const doc = parseYaml(a!.content) as { meshConfig: { caCertificates: { pem: string; trustDomains: string[] }[] } };
+    const doc = parseYaml(a!.content) as {
+      meshConfig: { caCertificates: { pem: string; trustDomains: string[] }[] };
+    };
     const entries = doc.meshConfig.caCertificates;
     expect(entries.flatMap((e) => fps(e.pem))).toEqual(pooled);
     for (const e of entries) {
       const fp = fps(e.pem)[0]!;
-      expect(e.trustDomains).toEqual(bundle.trustDomains.filter((t) => t.roots.some((r) => r.fingerprint === fp)).map((t) => t.name));
+      expect(e.trustDomains).toEqual(
+        bundle.trustDomains.filter((t) => t.roots.some((r) => r.fingerprint === fp)).map((t) => t.name),
+      );
     }
     const read = readBundleArtifact(a!.content);
     expect(sorted(read.trust.perTrustDomain.get(TD)!.map((c) => c.fingerprint))).toEqual(sorted(perTd(TD)));
@@ -147,7 +177,9 @@ describe('emitters: one composition, every format', () => {
       metadata: { name: string; namespace: string; labels: Record<string, string> };
       data: Record<string, string>;
     }[];
-    expect(docs.map((d) => [d.metadata.name, d.metadata.namespace, d.metadata.labels['istio.io/config']])).toEqual([
+    expect(
+      docs.map((d) => [d.metadata.name, d.metadata.namespace, d.metadata.labels['istio.io/config']]),
+    ).toEqual([
       ['istio-ca-root-cert', 'shop', 'true'],
       ['istio-ca-root-cert', 'payments', 'true'],
     ]);
@@ -158,7 +190,10 @@ describe('emitters: one composition, every format', () => {
   it('linkerd: the trust-roots ConfigMap and the Helm value, both read back by the importer', async () => {
     const files = emitBundle(bundle, 'linkerd');
     expect(files.map((f) => f.name)).toEqual(['linkerd-identity-trust-roots.yaml', 'linkerd-values.yaml']);
-    const cm = parseYaml(files[0]!.content) as { metadata: { name: string; namespace: string }; data: Record<string, string> };
+    const cm = parseYaml(files[0]!.content) as {
+      metadata: { name: string; namespace: string };
+      data: Record<string, string>;
+    };
     expect(cm.metadata).toMatchObject({ name: 'linkerd-identity-trust-roots', namespace: 'linkerd' });
     expect(fps(cm.data['ca-bundle.crt']!)).toEqual(pooled);
     const values = parseYaml(files[1]!.content) as { identityTrustAnchorsPEM: string };
@@ -168,7 +203,11 @@ describe('emitters: one composition, every format', () => {
 
   it('spire: bundle set input for foreign trust domains only, and the mesh roots as the upstream bundle', () => {
     const files = emitBundle(bundle, 'spire');
-    expect(files.map((f) => f.name)).toEqual([`bundle-set.${PARTNER}.json`, 'upstream-bundle.pem', 'upstream-authority.conf']);
+    expect(files.map((f) => f.name)).toEqual([
+      `bundle-set.${PARTNER}.json`,
+      'upstream-bundle.pem',
+      'upstream-authority.conf',
+    ]);
     const set = SpiffeBundle.parse(PARTNER, files[0]!.content, { strict: true }).bundle;
     expect(set.x509Authorities.map((c) => c.fingerprint)).toEqual(perTd(PARTNER));
     const meshRoots = bundle.trustDomains
@@ -181,7 +220,11 @@ describe('emitters: one composition, every format', () => {
 
   it('trust-manager: a Bundle with the roots in line', () => {
     const [a] = emitBundle(bundle, 'trust-manager');
-    const doc = parseYaml(a!.content) as { apiVersion: string; kind: string; spec: { sources: { inLine?: string }[] } };
+    const doc = parseYaml(a!.content) as {
+      apiVersion: string;
+      kind: string;
+      spec: { sources: { inLine?: string }[] };
+    };
     expect([doc.apiVersion, doc.kind]).toEqual(['trust.cert-manager.io/v1alpha1', 'Bundle']);
     expect(doc.spec.sources.flatMap((s) => (s.inLine ? fps(s.inLine) : []))).toEqual(pooled);
   });
@@ -190,14 +233,21 @@ describe('emitters: one composition, every format', () => {
     for (const format of FORMATS) {
       for (const a of emitBundle(bundle, format)) {
         if (a.mediaType === 'text/plain') continue;
-        const read = readBundleArtifact(a.content, a.trustDomain === undefined ? {} : { trustDomain: a.trustDomain });
+        const read = readBundleArtifact(
+          a.content,
+          a.trustDomain === undefined ? {} : { trustDomain: a.trustDomain },
+        );
         const expected =
           format === 'spire' && a.name === 'upstream-bundle.pem'
             ? fps(a.content)
             : a.trustDomain !== undefined
               ? perTd(a.trustDomain)
               : pooled;
-        expect({ format, name: a.name, roots: sorted(read.trust.allRoots().map((c) => c.fingerprint)) }).toEqual({
+        expect({
+          format,
+          name: a.name,
+          roots: sorted(read.trust.allRoots().map((c) => c.fingerprint)),
+        }).toEqual({
           format,
           name: a.name,
           roots: sorted(expected),

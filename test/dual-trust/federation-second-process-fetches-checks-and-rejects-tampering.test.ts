@@ -20,6 +20,7 @@ import {
   fetchFederatedBundle,
   httpsSpiffeTls,
   httpsWebTls,
+  RefreshingBundleSource,
   StaticBundleSource,
 } from '../../src/dual-trust/index.js';
 import { SpiffeBundle } from '../../src/spiffe/bundle/spiffebundle.js';
@@ -135,7 +136,10 @@ describe('SPIFFE bundle endpoint and federation client', () => {
           sequenceNumber: 5n,
         }).marshal();
       case 'wrong-td':
-        return new SpiffeBundle(genuine.trustDomain, { x509Authorities: [partnerRoot.cert], sequenceNumber: 6n }).marshal();
+        return new SpiffeBundle(genuine.trustDomain, {
+          x509Authorities: [partnerRoot.cert],
+          sequenceNumber: 6n,
+        }).marshal();
       case 'sequence-back':
         doc.spiffe_sequence = 4;
         return JSON.stringify(doc);
@@ -154,14 +158,20 @@ describe('SPIFFE bundle endpoint and federation client', () => {
     const tls = serverCert(tlsCa, 'localhost');
     web = Fastify({ https: httpsWebTls(tls.cert, tls.key) }) as unknown as FastifyInstance;
     web.addHook('onSend', async (req, _reply, payload) =>
-      req.url.startsWith('/bundle') && typeof payload === 'string' && payload.startsWith('{"keys"') ? tampered(payload) : payload,
+      req.url.startsWith('/bundle') && typeof payload === 'string' && payload.startsWith('{"keys"')
+        ? tampered(payload)
+        : payload,
     );
     await web.register(bundleEndpointPlugin, { prefix: '/bundle', source });
     await web.listen({ host: 'localhost', port: 0 });
     webUrl = `https://localhost:${(web.server.address() as { port: number }).port}/bundle/${TD}`;
 
     const svid = liveSvid(endpointCa, ENDPOINT_ID);
-    const current = () => ({ id: SpiffeId.parse(ENDPOINT_ID), certificates: [svid.cert], privateKey: svid.key });
+    const current = () => ({
+      id: SpiffeId.parse(ENDPOINT_ID),
+      certificates: [svid.cert],
+      privateKey: svid.key,
+    });
     spiffe = Fastify({ https: httpsSpiffeTls(current) }) as unknown as FastifyInstance;
     await spiffe.register(bundleEndpointPlugin, { source, defaultTrustDomain: TD });
     await spiffe.listen({ host: '127.0.0.1', port: 0 });
@@ -179,7 +189,11 @@ describe('SPIFFE bundle endpoint and federation client', () => {
     expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(res.headers['cache-control']).toBe('public, max-age=300');
     expect(SpiffeBundle.parse(TD, res.body).bundle.equals(genuine)).toBe(true);
-    const again = await web.inject({ method: 'GET', url: `/bundle/${TD}`, headers: { 'if-none-match': res.headers.etag as string } });
+    const again = await web.inject({
+      method: 'GET',
+      url: `/bundle/${TD}`,
+      headers: { 'if-none-match': res.headers.etag as string },
+    });
     expect([again.statusCode, again.body]).toEqual([304, '']);
     const missing = await web.inject({ method: 'GET', url: '/bundle/nope.example' });
     expect(missing.statusCode).toBe(404);
@@ -188,7 +202,17 @@ describe('SPIFFE bundle endpoint and federation client', () => {
     expect(byDefault.body).toBe(genuine.marshal());
   });
 
-  const fetchArgs = (extra: string[] = []) => ['--json', 'bundle', 'fetch', webUrl, '--trust-domain', TD, '--ca', 'web-ca.pem', ...extra];
+  const fetchArgs = (extra: string[] = []) => [
+    '--json',
+    'bundle',
+    'fetch',
+    webUrl,
+    '--trust-domain',
+    TD,
+    '--ca',
+    'web-ca.pem',
+    ...extra,
+  ];
 
   it('a second meshbridge process fetches over https_web and checks the bundle', async () => {
     mode = 'genuine';
@@ -214,7 +238,10 @@ describe('SPIFFE bundle endpoint and federation client', () => {
     it(`refuses a tampered answer (${m}) with ${code}, exit 1`, async () => {
       mode = m;
       const r = await meshbridge(fetchArgs(extra), dir);
-      expect({ code: r.code, error: (JSON.parse(r.stdout) as { error: { code: string } }).error.code }).toEqual({
+      expect({
+        code: r.code,
+        error: (JSON.parse(r.stdout) as { error: { code: string } }).error.code,
+      }).toEqual({
         code: 1,
         error: code,
       });
@@ -223,33 +250,99 @@ describe('SPIFFE bundle endpoint and federation client', () => {
 
   it('refuses a server its CA does not vouch for (R120)', async () => {
     mode = 'genuine';
-    const r = await meshbridge(['--json', 'bundle', 'fetch', webUrl, '--trust-domain', TD, '--ca', 'other-ca.pem'], dir);
+    const r = await meshbridge(
+      ['--json', 'bundle', 'fetch', webUrl, '--trust-domain', TD, '--ca', 'other-ca.pem'],
+      dir,
+    );
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout).error.code).toBe('FEDERATION_TLS_REJECTED');
   });
 
   it('https_spiffe: accepts the configured endpoint SVID, refuses another ID or an unknown CA (R123)', async () => {
     const base = ['--json', 'bundle', 'fetch', spiffeUrl, '--trust-domain', TD, '--profile', 'https_spiffe'];
-    const ok = await meshbridge([...base, '--endpoint-id', ENDPOINT_ID, '--endpoint-bundle', 'endpoint-bundle.pem'], dir);
+    const ok = await meshbridge(
+      [...base, '--endpoint-id', ENDPOINT_ID, '--endpoint-bundle', 'endpoint-bundle.pem'],
+      dir,
+    );
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ endpointSpiffeId: ENDPOINT_ID, sequence: 5 });
     const wrongId = await meshbridge(
-      [...base, '--endpoint-id', 'spiffe://example.org/someone-else', '--endpoint-bundle', 'endpoint-bundle.pem'],
+      [
+        ...base,
+        '--endpoint-id',
+        'spiffe://example.org/someone-else',
+        '--endpoint-bundle',
+        'endpoint-bundle.pem',
+      ],
       dir,
     );
-    expect([wrongId.code, JSON.parse(wrongId.stdout).error.code]).toEqual([1, 'FEDERATION_ENDPOINT_ID_MISMATCH']);
-    const unknownCa = await meshbridge([...base, '--endpoint-id', ENDPOINT_ID, '--endpoint-bundle', 'other-ca.pem'], dir);
+    expect([wrongId.code, JSON.parse(wrongId.stdout).error.code]).toEqual([
+      1,
+      'FEDERATION_ENDPOINT_ID_MISMATCH',
+    ]);
+    const unknownCa = await meshbridge(
+      [...base, '--endpoint-id', ENDPOINT_ID, '--endpoint-bundle', 'other-ca.pem'],
+      dir,
+    );
     expect([unknownCa.code, JSON.parse(unknownCa.stdout).error.code]).toEqual([1, 'FEDERATION_TLS_REJECTED']);
   });
 
   it('refuses endpoint URLs that are not https or carry user information (R114)', async () => {
     for (const url of ['http://localhost/bundle', 'https://user:pw@localhost/bundle']) {
-      await expect(fetchFederatedBundle(url, { profile: 'https_web', trustDomain: TD })).rejects.toMatchObject({
+      await expect(
+        fetchFederatedBundle(url, { profile: 'https_web', trustDomain: TD }),
+      ).rejects.toMatchObject({
         code: 'FEDERATION_URL_INVALID',
       });
     }
-    await expect(fetchFederatedBundle(webUrl, { profile: 'https_spiffe', trustDomain: TD })).rejects.toMatchObject({
+    await expect(
+      fetchFederatedBundle(webUrl, { profile: 'https_spiffe', trustDomain: TD }),
+    ).rejects.toMatchObject({
       code: 'FEDERATION_PROFILE_INVALID',
     });
+  });
+});
+
+describe('a refreshing endpoint source (what serve mounts over the store)', () => {
+  it('reloads after max age, serves the last good bundles when a reload fails, and the ETag follows the content', async () => {
+    let now = 0;
+    let loads = 0;
+    let fail = false;
+    const root = liveRoot('O=Istio,CN=Root CA');
+    const source = new RefreshingBundleSource(
+      async () => {
+        loads++;
+        if (fail) throw new Error('store down');
+        return [
+          new SpiffeBundle(SpiffeId.parse(`spiffe://${TD}`).trustDomain, {
+            x509Authorities: [root.cert],
+            sequenceNumber: BigInt(loads),
+          }),
+        ];
+      },
+      1000,
+      () => now,
+    );
+    const app = Fastify();
+    await app.register(bundleEndpointPlugin, { source });
+    const first = await app.inject({ url: `/${TD}` });
+    expect([loads, SpiffeBundle.parse(TD, first.body).bundle.sequenceNumber]).toEqual([1, 1n]);
+    await app.inject({ url: `/${TD}` });
+    expect(loads).toBe(1);
+    now = 5000;
+    // Past max age a request starts a reload (served from the last set meanwhile).
+    expect((await app.inject({ url: '/' })).statusCode).toBe(200);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(loads).toBe(2);
+    const second = await app.inject({ url: `/${TD}` });
+    expect(SpiffeBundle.parse(TD, second.body).bundle.sequenceNumber).toBe(2n);
+    expect(second.headers.etag).not.toBe(first.headers.etag);
+    fail = true;
+    now = 10_000;
+    await source.refresh();
+    const stale = await app.inject({ url: `/${TD}` });
+    expect([stale.statusCode, stale.body]).toEqual([200, second.body]);
+    expect((source.lastError as Error).message).toBe('store down');
+    await app.close();
   });
 });

@@ -10,13 +10,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bitString, seq } from '../../src/devca/der-writer.js';
-import { EKU, type CertificateTemplate, issueCertificate } from '../../src/devca/issue.js';
-import { readTlv } from '../../src/spiffe/internal/der.js';
-import { encodePem } from '../../src/spiffe/pem/pem.js';
-import { type Certificate, parseCertificate, parseCertificates } from '../../src/spiffe/x509/certificate.js';
+import { type CertificateTemplate, EKU, issueCertificate } from '../../src/devca/issue.js';
 import { buildInventory } from '../../src/mesh-import/build.js';
 import type { Inventory, Mesh } from '../../src/mesh-import/inventory.js';
 import { readContent } from '../../src/mesh-import/read.js';
+import { readTlv } from '../../src/spiffe/internal/der.js';
+import { encodePem } from '../../src/spiffe/pem/pem.js';
+import { type Certificate, parseCertificate, parseCertificates } from '../../src/spiffe/x509/certificate.js';
 import { readFixture } from '../helpers/fixtures.js';
 
 /** The instant the fixtures' SOURCES.md judged validity at. */
@@ -64,7 +64,10 @@ export function issueUnder(
 }
 
 /** A self-signed CA (P-256 unless an RSA key is given). */
-export function selfSignedCa(subject: string, opts: { days?: number; pathLen?: number; uris?: string[] } = {}): Ca {
+export function selfSignedCa(
+  subject: string,
+  opts: { days?: number; pathLen?: number; uris?: string[] } = {},
+): Ca {
   const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   const issued = issueCertificate(
     {
@@ -83,7 +86,11 @@ export function selfSignedCa(subject: string, opts: { days?: number; pathLen?: n
 }
 
 /** An intermediate CA under `issuer`. */
-export function intermediateCa(issuer: Ca, subject: string, opts: { pathLen?: number; days?: number } = {}): Ca {
+export function intermediateCa(
+  issuer: Ca,
+  subject: string,
+  opts: { pathLen?: number; days?: number } = {},
+): Ca {
   const i = issueUnder(issuer, {
     subject,
     notBefore: new Date(AT.getTime() - DAY),
@@ -156,7 +163,11 @@ export function pemOfCerts(certs: readonly Certificate[]): string {
  * of the chain as untrusted intermediates, at `at`. No purpose check (SPIFFE leaf
  * rules are the kernel's own).
  */
-export function opensslVerify(bundle: readonly Certificate[], chain: readonly Certificate[], at: Date = AT): boolean {
+export function opensslVerify(
+  bundle: readonly Certificate[],
+  chain: readonly Certificate[],
+  at: Date = AT,
+): boolean {
   const dir = mkdtempSync(join(tmpdir(), 'mb-openssl-'));
   try {
     const ca = join(dir, 'bundle.pem');
@@ -164,7 +175,14 @@ export function opensslVerify(bundle: readonly Certificate[], chain: readonly Ce
     const untrusted = join(dir, 'untrusted.pem');
     writeFileSync(ca, pemOfCerts(bundle));
     writeFileSync(leaf, pemOfCerts([chain[0]!]));
-    const args = ['verify', '-no-CApath', '-no-CAstore', '-partial_chain', '-attime', String(Math.floor(at.getTime() / 1000))];
+    const args = [
+      'verify',
+      '-no-CApath',
+      '-no-CAstore',
+      '-partial_chain',
+      '-attime',
+      String(Math.floor(at.getTime() / 1000)),
+    ];
     args.push('-CAfile', ca);
     if (chain.length > 1) {
       writeFileSync(untrusted, pemOfCerts(chain.slice(1)));
@@ -180,7 +198,10 @@ export function opensslVerify(bundle: readonly Certificate[], chain: readonly Ce
 }
 
 /** Reads files with the project's own importer (shape detection + inventory build), as `meshbridge import` does. */
-export async function importFiles(files: readonly [string, string | Uint8Array][], mesh?: Mesh): Promise<Inventory> {
+export async function importFiles(
+  files: readonly [string, string | Uint8Array][],
+  mesh?: Mesh,
+): Promise<Inventory> {
   const extractions = files.map(([name, content]) =>
     readContent(typeof content === 'string' ? Buffer.from(content) : content, name, {
       explicit: true,

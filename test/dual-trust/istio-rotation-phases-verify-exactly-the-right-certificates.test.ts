@@ -18,14 +18,26 @@ import {
   verifyPeer,
 } from '../../src/dual-trust/index.js';
 import type { Certificate } from '../../src/spiffe/x509/certificate.js';
-import { AT, clock, fixtureCerts, fixtureKey, istioLeaf, opensslVerify, spireCa, spireSvid } from './helpers.js';
+import {
+  AT,
+  clock,
+  fixtureCerts,
+  fixtureKey,
+  istioLeaf,
+  opensslVerify,
+  spireCa,
+  spireSvid,
+} from './helpers.js';
 
 const TD = 'trust-domain-foo';
 
 function setup() {
   const oldRoot = fixtureCerts('istio', 'plugin-ca_root-cert.pem')[0]!;
   const combined = fixtureCerts('istio', 'plugin-ca_root-cert-combined.pem');
-  const istioCa = { cert: fixtureCerts('istio', 'plugin-ca_ca-cert.pem')[0]!, key: fixtureKey('istio', 'plugin-ca_ca-key.pem') };
+  const istioCa = {
+    cert: fixtureCerts('istio', 'plugin-ca_ca-cert.pem')[0]!,
+    key: fixtureKey('istio', 'plugin-ca_ca-key.pem'),
+  };
   const spire = spireCa(TD);
   const roots: RootInput[] = [
     { cert: oldRoot, trustDomain: TD, origin: 'mesh', source: 'secret/istio-system/cacerts[root-cert.pem]' },
@@ -41,23 +53,53 @@ function setup() {
   const certs: Record<string, { chain: Certificate[]; valid: Record<Phase, boolean> }> = {
     'fixture workload-foo (old root)': {
       chain: fixtureCerts('istio', 'workload-foo-cert.pem'),
-      valid: { inventoried: true, 'dual-trust': true, 'dual-issue': true, 'spiffe-only': false, retired: false },
+      valid: {
+        inventoried: true,
+        'dual-trust': true,
+        'dual-issue': true,
+        'spiffe-only': false,
+        retired: false,
+      },
     },
     'generated Istio leaf under the plug-in CA': {
       chain: [generated.cert, istioCa.cert],
-      valid: { inventoried: true, 'dual-trust': true, 'dual-issue': true, 'spiffe-only': false, retired: false },
+      valid: {
+        inventoried: true,
+        'dual-trust': true,
+        'dual-issue': true,
+        'spiffe-only': false,
+        retired: false,
+      },
     },
     'SPIRE-issued SVID': {
       chain: [spireSvid(spire, `spiffe://${TD}/ns/shop/sa/web`).cert],
-      valid: { inventoried: false, 'dual-trust': true, 'dual-issue': true, 'spiffe-only': true, retired: true },
+      valid: {
+        inventoried: false,
+        'dual-trust': true,
+        'dual-issue': true,
+        'spiffe-only': true,
+        retired: true,
+      },
     },
     'expired istiod leaf of another root': {
       chain: fixtureCerts('istio', 'selfsigned-ca_workload-cert-chain.pem'),
-      valid: { inventoried: false, 'dual-trust': false, 'dual-issue': false, 'spiffe-only': false, retired: false },
+      valid: {
+        inventoried: false,
+        'dual-trust': false,
+        'dual-issue': false,
+        'spiffe-only': false,
+        retired: false,
+      },
     },
     'test leaf of an unrelated root': {
       chain: fixtureCerts('istio', 'testcerts-default_cert-chain.pem'),
-      valid: { inventoried: false, 'dual-trust': false, 'dual-issue': false, 'spiffe-only': false, retired: false },
+      valid: {
+        inventoried: false,
+        'dual-trust': false,
+        'dual-issue': false,
+        'spiffe-only': false,
+        retired: false,
+      },
     },
   };
   return { oldRoot, combined, spire, roots, certs };
@@ -85,7 +127,11 @@ describe('Istio two-root rotation + SPIRE, phase by phase', () => {
   it('puts the mesh roots in until spiffe-only and SPIRE from dual-trust on', () => {
     const fps = (p: Phase) => pooledRoots(bundleForPhase(composition, p)).map((r) => r.fingerprint);
     expect(fps('inventoried')).toEqual([combined[0]!.fingerprint, combined[1]!.fingerprint]);
-    expect(fps('dual-trust')).toEqual([combined[0]!.fingerprint, combined[1]!.fingerprint, spire.cert.fingerprint]);
+    expect(fps('dual-trust')).toEqual([
+      combined[0]!.fingerprint,
+      combined[1]!.fingerprint,
+      spire.cert.fingerprint,
+    ]);
     expect(fps('dual-issue')).toEqual(fps('dual-trust'));
     expect(fps('spiffe-only')).toEqual([spire.cert.fingerprint]);
   });
@@ -107,16 +153,27 @@ describe('Istio two-root rotation + SPIRE, phase by phase', () => {
   it('the dry run of spiffe-only against today (inventoried) names every mesh certificate as a break', () => {
     const candidates = Object.entries(certs).map(([source, c]) => ({ source, chain: c.chain }));
     const today = trustOfPhase(bundleForPhase(composition, 'inventoried'));
-    const early = dryRun(candidates, { bundle: trustOfPhase(bundleForPhase(composition, 'spiffe-only')), current: today, clock });
+    const early = dryRun(candidates, {
+      bundle: trustOfPhase(bundleForPhase(composition, 'spiffe-only')),
+      current: today,
+      clock,
+    });
     expect(early.breaks.map((b) => b.source).sort()).toEqual([
       'fixture workload-foo (old root)',
       'generated Istio leaf under the plug-in CA',
     ]);
-    const safe = dryRun(candidates, { bundle: trustOfPhase(bundleForPhase(composition, 'dual-trust')), current: today, clock });
+    const safe = dryRun(candidates, {
+      bundle: trustOfPhase(bundleForPhase(composition, 'dual-trust')),
+      current: today,
+      clock,
+    });
     expect(safe.breaks).toEqual([]);
     expect(safe).toMatchObject({ total: 5, valid: 3, invalid: 2 });
     const expired = safe.results.find((r) => r.source === 'expired istiod leaf of another root')!;
-    expect(expired).toMatchObject({ valid: false, spiffeId: 'spiffe://cluster.local/ns/istio-system/sa/prometheus' });
+    expect(expired).toMatchObject({
+      valid: false,
+      spiffeId: 'spiffe://cluster.local/ns/istio-system/sa/prometheus',
+    });
     expect(expired.code).toMatch(/BUNDLE_NOT_FOUND|SVID_EXPIRED/);
   });
 });
@@ -142,8 +199,12 @@ describe('expiry inside the overlap window', () => {
 
   it('refuses an expired root with BUNDLE_ROOT_EXPIRED', () => {
     const later = () => new Date('2034-01-01T00:00:00Z');
-    expect(() => composeTrust(roots.filter((r) => r.origin === 'mesh'), [], { clock: later })).toThrow(
-      expect.objectContaining({ code: 'BUNDLE_ROOT_EXPIRED' }),
-    );
+    expect(() =>
+      composeTrust(
+        roots.filter((r) => r.origin === 'mesh'),
+        [],
+        { clock: later },
+      ),
+    ).toThrow(expect.objectContaining({ code: 'BUNDLE_ROOT_EXPIRED' }));
   });
 });

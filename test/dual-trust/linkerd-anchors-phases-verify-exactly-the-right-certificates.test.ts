@@ -68,14 +68,30 @@ const NEVER: Record<Phase, boolean> = {
 describe('Linkerd trust anchors + SPIRE, phase by phase', () => {
   const fixtureAnchor = fixtureCerts('linkerd', 'trust-anchors_valid.pem')[0]!;
   const proxyCa = fixtureCerts('linkerd', 'proxy-integration_ca1.pem')[0]!;
-  const fixtureIssuer = { cert: fixtureCerts('linkerd', 'issuer_valid-crt.pem')[0]!, key: fixtureKey('linkerd', 'issuer_valid-key.pem') };
+  const fixtureIssuer = {
+    cert: fixtureCerts('linkerd', 'issuer_valid-crt.pem')[0]!,
+    key: fixtureKey('linkerd', 'issuer_valid-key.pem'),
+  };
   const anchor = selfSignedCa('CN=root.linkerd.cluster.local', { pathLen: 1 });
   const issuer = intermediateCa(anchor, 'CN=identity.linkerd.cluster.local', { pathLen: 0 });
   const spire = spireCa(TD);
-  const stray = intermediateCa(selfSignedCa('CN=root.linkerd.cluster.local'), 'CN=identity.linkerd.cluster.local');
+  const stray = intermediateCa(
+    selfSignedCa('CN=root.linkerd.cluster.local'),
+    'CN=identity.linkerd.cluster.local',
+  );
   const roots: RootInput[] = [
-    { cert: fixtureAnchor, trustDomain: TD, origin: 'mesh', source: 'configmap/linkerd/linkerd-identity-trust-roots[ca-bundle.crt]' },
-    { cert: anchor.cert, trustDomain: TD, origin: 'mesh', source: 'configmap/linkerd/linkerd-identity-trust-roots[ca-bundle.crt]' },
+    {
+      cert: fixtureAnchor,
+      trustDomain: TD,
+      origin: 'mesh',
+      source: 'configmap/linkerd/linkerd-identity-trust-roots[ca-bundle.crt]',
+    },
+    {
+      cert: anchor.cert,
+      trustDomain: TD,
+      origin: 'mesh',
+      source: 'configmap/linkerd/linkerd-identity-trust-roots[ca-bundle.crt]',
+    },
     { cert: proxyCa, trustDomain: TD, origin: 'mesh', source: 'proxy-integration_ca1.pem' },
     { cert: spire.cert, trustDomain: TD, origin: 'spire', source: 'unix:///run/spire/sockets/agent.sock' },
   ];
@@ -112,8 +128,16 @@ describe('Linkerd trust anchors + SPIRE, phase by phase', () => {
   it('reads Linkerd identities (DNS SAN) and SPIFFE IDs to the same workload key', () => {
     const linkerd = identityOf(certs['generated leaf, generated anchor -> issuer']!.chain[0]!);
     const spiffe = identityOf(certs['SPIRE-issued SVID']!.chain[0]!);
-    expect(linkerd).toMatchObject({ kind: 'mesh', trustDomain: 'cluster.local', workloadKey: 'ns/emojivoto/sa/web' });
-    expect(spiffe).toMatchObject({ kind: 'spiffe', trustDomain: 'cluster.local', workloadKey: 'ns/emojivoto/sa/web' });
+    expect(linkerd).toMatchObject({
+      kind: 'mesh',
+      trustDomain: 'cluster.local',
+      workloadKey: 'ns/emojivoto/sa/web',
+    });
+    expect(spiffe).toMatchObject({
+      kind: 'spiffe',
+      trustDomain: 'cluster.local',
+      workloadKey: 'ns/emojivoto/sa/web',
+    });
   });
 
   for (const phase of BUNDLE_PHASES) {

@@ -21,10 +21,10 @@ import {
   trustOfPhase,
 } from '../../src/dual-trust/index.js';
 import { toImportRecord } from '../../src/mesh-import/persist.js';
-import { openStore, saveImport } from '../../src/store/index.js';
 import { type Certificate, parseCertificate } from '../../src/spiffe/x509/certificate.js';
+import { openStore, saveImport } from '../../src/store/index.js';
 import { cli } from '../cli/run.js';
-import { AT, clock, pemOfCerts, importFiles, spireCa, spireSvid } from './helpers.js';
+import { AT, clock, importFiles, pemOfCerts, spireCa, spireSvid } from './helpers.js';
 
 const TD = 'cluster.local';
 const id = (sa: string) => `spiffe://${TD}/ns/shop/sa/${sa}`;
@@ -54,11 +54,14 @@ describe('simulate (API)', () => {
   ];
   const composition = composeTrust(roots, [], { clock });
   const edges = parseEdges(EDGES_YAML).edges;
-  const trust = (phase: Parameters<typeof bundleForPhase>[1]) => trustOfPhase(bundleForPhase(composition, phase));
+  const trust = (phase: Parameters<typeof bundleForPhase>[1]) =>
+    trustOfPhase(bundleForPhase(composition, phase));
   const workloads = (chains: Record<string, Certificate[]>): SimWorkload[] =>
     Object.entries(chains).map(([sa, chain]) => ({ key: `ns/shop/sa/${sa}`, identity: id(sa), chain }));
-  const run = (chains: Record<string, Certificate[]>, phases: ('dual-trust' | 'dual-issue' | 'spiffe-only')[]) =>
-    simulate(edges, { phases, workloads: workloads(chains), trustFor: (_w, p) => trust(p), clock });
+  const run = (
+    chains: Record<string, Certificate[]>,
+    phases: ('dual-trust' | 'dual-issue' | 'spiffe-only')[],
+  ) => simulate(edges, { phases, workloads: workloads(chains), trustFor: (_w, p) => trust(p), clock });
 
   it('mesh root removed before orders is re-issued: both edges into orders break at the client', () => {
     const report = run({ web: [svid('web').cert], cart: [svid('cart').cert], orders: meshChain('orders') }, [
@@ -71,16 +74,17 @@ describe('simulate (API)', () => {
       [id('cart'), id('orders'), 'client-verifies-server', id('orders'), id('cart')],
       ['ns/shop/sa/web', 'ns/shop/sa/orders', 'client-verifies-server', id('orders'), id('web')],
     ]);
-    expect(broken.every((b) => b.code === 'CHAIN_NO_ANCHOR' || b.code === 'CHAIN_SIGNATURE_INVALID')).toBe(true);
+    expect(broken.every((b) => b.code === 'CHAIN_NO_ANCHOR' || b.code === 'CHAIN_SIGNATURE_INVALID')).toBe(
+      true,
+    );
     expect(report.unknown).toEqual([]);
   });
 
   it('in the right order (every workload re-issued first) nothing breaks in any phase', () => {
-    const report = run({ web: [svid('web').cert], cart: [svid('cart').cert], orders: [svid('orders').cert] }, [
-      'dual-trust',
-      'dual-issue',
-      'spiffe-only',
-    ]);
+    const report = run(
+      { web: [svid('web').cert], cart: [svid('cart').cert], orders: [svid('orders').cert] },
+      ['dual-trust', 'dual-issue', 'spiffe-only'],
+    );
     expect(report.phases.map((p) => [p.phase, p.edges, p.broken.length])).toEqual([
       ['dual-trust', 3, 0],
       ['dual-issue', 3, 0],
@@ -89,7 +93,9 @@ describe('simulate (API)', () => {
   });
 
   it('a workload still on the mesh certificate breaks both directions once its peers drop the mesh root', () => {
-    const report = run({ web: meshChain('web'), cart: [svid('cart').cert], orders: [svid('orders').cert] }, ['spiffe-only']);
+    const report = run({ web: meshChain('web'), cart: [svid('cart').cert], orders: [svid('orders').cert] }, [
+      'spiffe-only',
+    ]);
     expect(report.phases[0]!.broken.map((b) => [b.source, b.direction])).toEqual([
       [id('web'), 'server-verifies-client'],
       ['ns/shop/sa/web', 'server-verifies-client'],
@@ -99,7 +105,9 @@ describe('simulate (API)', () => {
 
 describe('edge lists: CSV, Kiali graph, Istio telemetry', () => {
   it('reads CSV with a header, Kiali principals, and Prometheus principals; unresolved Kiali edges are named', () => {
-    const csv = parseEdges(`source,destination,rps\n${id('web')},${id('cart')},3.2\n"${id('cart')}",${id('orders')},1\n`);
+    const csv = parseEdges(
+      `source,destination,rps\n${id('web')},${id('cart')},3.2\n"${id('cart')}",${id('orders')},1\n`,
+    );
     expect(csv.edges).toEqual([
       { source: id('web'), destination: id('cart') },
       { source: id('cart'), destination: id('orders') },
@@ -113,7 +121,16 @@ describe('edge lists: CSV, Kiali graph, Istio telemetry', () => {
             { data: { id: 'n2', nodeType: 'workload', namespace: 'shop', workload: 'cart' } },
           ],
           edges: [
-            { data: { id: 'e1', source: 'n1', target: 'n2', sourcePrincipal: id('web'), destPrincipal: id('cart'), isMTLS: '100' } },
+            {
+              data: {
+                id: 'e1',
+                source: 'n1',
+                target: 'n2',
+                sourcePrincipal: id('web'),
+                destPrincipal: id('cart'),
+                isMTLS: '100',
+              },
+            },
             { data: { id: 'e2', source: 'n2', target: 'n1', traffic: { protocol: 'http' } } },
           ],
         },
@@ -128,7 +145,9 @@ describe('edge lists: CSV, Kiali graph, Istio telemetry', () => {
         status: 'success',
         data: {
           resultType: 'vector',
-          result: [{ metric: { source_principal: id('web'), destination_principal: id('orders') }, value: [1, '2'] }],
+          result: [
+            { metric: { source_principal: id('web'), destination_principal: id('orders') }, value: [1, '2'] },
+          ],
         },
       }),
     );
@@ -150,7 +169,8 @@ describe('meshbridge bundle simulate over a store', () => {
     dir = mkdtempSync(join(tmpdir(), 'mb-simulate-'));
     db = join(dir, 'store.db');
     const files: [string, string][] = [['cacerts-root.pem', mesh.root.pem]];
-    for (const w of mesh.workloads) files.push([`${w.serviceAccount}.pem`, w.chain.map((c) => c.pem).join('')]);
+    for (const w of mesh.workloads)
+      files.push([`${w.serviceAccount}.pem`, w.chain.map((c) => c.pem).join('')]);
     const store = await openStore(db);
     try {
       await saveImport(store, toImportRecord(await importFiles(files, 'istio')), { clock });
@@ -160,7 +180,10 @@ describe('meshbridge bundle simulate over a store', () => {
     write('spire-bundle.pem', pemOfCerts([spire.cert]));
     write('edges.yaml', EDGES_YAML);
     for (const sa of ['web', 'cart', 'orders']) write(`${sa}-svid.pem`, svid(sa).pem);
-    const synced = await cli(['--db', db, 'spire', 'sync', '--bundle', 'spire-bundle.pem', '--trust-domain', TD], { cwd: dir });
+    const synced = await cli(
+      ['--db', db, 'spire', 'sync', '--bundle', 'spire-bundle.pem', '--trust-domain', TD],
+      { cwd: dir },
+    );
     expect(synced.code).toBe(0);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -189,7 +212,9 @@ describe('meshbridge bundle simulate over a store', () => {
   it('exits 1 and names the broken edges when orders is not re-issued', async () => {
     const r = await simulateCli(['web-svid.pem', 'cart-svid.pem']);
     expect(r.code).toBe(1);
-    const out = r.json() as { phases: { phase: string; broken: { destination: string; presenter: string; direction: string }[] }[] };
+    const out = r.json() as {
+      phases: { phase: string; broken: { destination: string; presenter: string; direction: string }[] }[];
+    };
     expect(out.phases[0]).toMatchObject({ phase: 'dual-issue', broken: [] });
     expect(out.phases[1]!.broken.map((b) => [b.destination, b.presenter, b.direction])).toEqual([
       [id('orders'), id('orders'), 'client-verifies-server'],
@@ -210,7 +235,22 @@ describe('meshbridge bundle simulate over a store', () => {
 
   it('prints a readable table for people', async () => {
     const r = await cli(
-      ['--db', db, 'bundle', 'simulate', '--edges', 'edges.yaml', '--phase', 'spiffe-only', '--at', AT.toISOString(), '--certs', 'web-svid.pem', '--certs', 'cart-svid.pem'],
+      [
+        '--db',
+        db,
+        'bundle',
+        'simulate',
+        '--edges',
+        'edges.yaml',
+        '--phase',
+        'spiffe-only',
+        '--at',
+        AT.toISOString(),
+        '--certs',
+        'web-svid.pem',
+        '--certs',
+        'cart-svid.pem',
+      ],
       { cwd: dir },
     );
     expect(r.code).toBe(1);

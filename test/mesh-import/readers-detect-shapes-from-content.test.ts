@@ -108,6 +108,32 @@ describe('shape detection', () => {
     expect(other.certificates[0]!.hint).toBe('none');
   });
 
+  it("the cluster's own CA (kube-root-ca.crt, service-account token Secrets) is not mesh material", () => {
+    const ca = b64(pem('istio', 'testcerts-default_root-cert.pem'));
+    const list = {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: 'kube-root-ca.crt', namespace: 'shop' },
+          data: { 'ca.crt': pem('istio', 'testcerts-default_root-cert.pem') },
+        },
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'default-token-x', namespace: 'shop' },
+          type: 'kubernetes.io/service-account-token',
+          data: { 'ca.crt': ca, token: b64('t') },
+        },
+      ],
+    };
+    const ex = readContent(Buffer.from(JSON.stringify(list)), 'all.json');
+    expect(ex.shape).toBe('kubernetes');
+    expect(ex.certificates).toEqual([]);
+  });
+
   it('Linkerd values in JSON and the pre-2.10 global.identityTrustAnchorsPEM', () => {
     const anchors = pem('linkerd', 'trust-anchors_valid.pem');
     const json = readContent(

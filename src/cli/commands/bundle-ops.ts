@@ -6,6 +6,8 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { writeFileAtomic } from '../../devca/files.js';
 import {
   type Artifact,
   BUNDLE_PHASES,
@@ -16,36 +18,35 @@ import {
   FORMATS,
   fetchFederatedBundle,
   identityOf,
-  type PhaseBundle,
+  type Phase,
   parseBundleFormat,
   parseEdges,
   parsePhase,
   parseScope,
-  type Phase,
   pooledTrustOfPhase,
   readBundleArtifact,
   type SimWorkload,
   simulate,
-  trustOfPhase,
   type TrustSet,
+  trustOfPhase,
   workloadKeyOf,
   workloadsFromChains,
 } from '../../dual-trust/index.js';
-import { writeFileAtomic } from '../../devca/files.js';
 import { loadBundle } from '../../spiffe/bundle/load.js';
-import { SpiffeBundle } from '../../spiffe/bundle/spiffebundle.js';
+import type { SpiffeBundle } from '../../spiffe/bundle/spiffebundle.js';
 import { systemClock, type Warning } from '../../spiffe/errors.js';
 import { parseCertificates } from '../../spiffe/x509/certificate.js';
 import { publishBundleVersion, saveTrustRoots } from '../../store/dual-trust-repo.js';
-import { parse as parseYaml } from 'yaml';
 import { type CommandContext, UsageError } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { clockAt, readInputFile } from '../inputs.js';
-import { fail, type Output, pass, table, warnMark } from '../output.js';
+import { fail, pass, table, warnMark } from '../output.js';
 import type { Registrar } from '../program.js';
 import { composeFromStore, inventoriedChains, overlapOption, withStore } from './bundle-trust.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+/** Rows `bundle verify` prints for people before it shows failures only. */
+const MAX_ROWS = 100;
 
 interface BuildOptions {
   format: string;
@@ -100,7 +101,7 @@ interface FetchOptions {
 export function registerBundleOps(bundle: Command, r: Registrar): void {
   bundle
     .command('build')
-    .description('build the dual-trust bundle of a phase from what the store holds, in a mesh\'s own format')
+    .description("build the dual-trust bundle of a phase from what the store holds, in a mesh's own format")
     .requiredOption('--format <fmt>', FORMATS.join(' | '))
     .option('--scope <scope>', 'mesh[/cluster[/namespace]] whose anchors to take (default: everything)')
     .option('--trust-domain <td>', 'only this trust domain (per-trust-domain formats: spiffe, pem)')
@@ -109,9 +110,20 @@ export function registerBundleOps(bundle: Command, r: Registrar): void {
     .option('--overlap <duration>', 'planned overlap window; roots expiring inside it are refused', '30d')
     .option('--allow-expiring', 'keep expired roots and roots expiring inside the overlap (warned)')
     .option('--at <iso>', 'judge expiry at this instant instead of now')
-    .option('--namespace <ns>', 'namespace of the emitted object (istio-root-configmap: repeatable)', collect, [])
-    .option('--cacerts <file>', 'istio-cacerts: the current cacerts Secret, whose other keys are carried over')
-    .option('--spire-trust-domain <td>', "spire: SPIRE's own trust domain (default: the one its roots were synced for)")
+    .option(
+      '--namespace <ns>',
+      'namespace of the emitted object (istio-root-configmap: repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--cacerts <file>',
+      'istio-cacerts: the current cacerts Secret, whose other keys are carried over',
+    )
+    .option(
+      '--spire-trust-domain <td>',
+      "spire: SPIRE's own trust domain (default: the one its roots were synced for)",
+    )
     .option('--mesh-trust-domain <td>', 'trust domain for mesh anchors no inventoried workload chains to')
     .option('--dry-run', 'do not record the spiffe_sequence (preview)')
     .addHelpText(
@@ -136,12 +148,20 @@ Exit status: 0 built, 1 refused (expired or expiring roots), 2 usage or input er
 
   bundle
     .command('verify')
-    .description('dry run: verify certificates against a bundle, and fail when one that works today would break')
-    .requiredOption('--bundle <file>', 'the bundle to judge: any format bundle build writes, PEM or SPIFFE JSON')
+    .description(
+      'dry run: verify certificates against a bundle, and fail when one that works today would break',
+    )
+    .requiredOption(
+      '--bundle <file>',
+      'the bundle to judge: any format bundle build writes, PEM or SPIFFE JSON',
+    )
     .argument('[certs...]', 'certificate files (leaf first, then intermediates) to verify')
     .option('--inventory', 'also verify every inventoried workload certificate')
     .option('--scope <scope>', 'mesh[/cluster[/namespace]] of the inventoried workloads (default: all)')
-    .option('--trust-domain <td>', 'the trust domain a lone SPIFFE bundle or PEM file belongs to (default: pooled)')
+    .option(
+      '--trust-domain <td>',
+      'the trust domain a lone SPIFFE bundle or PEM file belongs to (default: pooled)',
+    )
     .option('--current <file>', "today's bundle (default: the stored trust of --current-phase)")
     .option('--current-phase <phase>', "the phase whose stored trust is today's", 'inventoried')
     .option('--mesh-trust-domain <td>', 'trust domain for mesh anchors no inventoried workload chains to')
@@ -159,9 +179,22 @@ Exit status: 0 nothing that verifies today would stop verifying, 1 something wou
   bundle
     .command('simulate')
     .description('simulate every mTLS handshake of an edge list, per phase, in both directions')
-    .requiredOption('--edges <file>', 'YAML/CSV edge list (source, destination), a Kiali graph or an Istio telemetry export')
-    .option('--phase <phase>', `phase to simulate (repeatable; default: ${BUNDLE_PHASES.join(', ')})`, collect, [])
-    .option('--certs <file>', 'a certificate a workload presents (leaf first; repeatable); overrides the inventory', collect, [])
+    .requiredOption(
+      '--edges <file>',
+      'YAML/CSV edge list (source, destination), a Kiali graph or an Istio telemetry export',
+    )
+    .option(
+      '--phase <phase>',
+      `phase to simulate (repeatable; default: ${BUNDLE_PHASES.join(', ')})`,
+      collect,
+      [],
+    )
+    .option(
+      '--certs <file>',
+      'a certificate a workload presents (leaf first; repeatable); overrides the inventory',
+      collect,
+      [],
+    )
     .option('--scope <scope>', 'mesh[/cluster[/namespace]] whose trust and workloads to take')
     .option('--overlap <duration>', 'planned overlap window', '30d')
     .option('--allow-expiring', 'keep expired roots and roots expiring inside the overlap')
@@ -208,7 +241,12 @@ async function runBuild(ctx: CommandContext, opts: BuildOptions): Promise<void> 
   const scope = parseScope(opts.scope);
   const clock = clockAt(opts.at) ?? systemClock;
   const cacertsBase =
-    opts.cacerts === undefined ? undefined : (parseYaml(readInputFile(ctx.io.cwd, opts.cacerts, 'cacerts Secret').toString('utf8')) as Record<string, unknown>);
+    opts.cacerts === undefined
+      ? undefined
+      : (parseYaml(readInputFile(ctx.io.cwd, opts.cacerts, 'cacerts Secret').toString('utf8')) as Record<
+          string,
+          unknown
+        >);
   const { bundle, warnings } = await withStore(ctx, async (store) => {
     const trust = await composeFromStore(store, {
       scope,
@@ -217,21 +255,35 @@ async function runBuild(ctx: CommandContext, opts: BuildOptions): Promise<void> 
       allowExpiring: opts.allowExpiring === true,
       ...(opts.meshTrustDomain === undefined ? {} : { meshTrustDomain: opts.meshTrustDomain }),
     });
-    let pb = bundleForPhase(trust.composition, phase, opts.trustDomain === undefined ? {} : { trustDomain: opts.trustDomain });
+    let pb = bundleForPhase(
+      trust.composition,
+      phase,
+      opts.trustDomain === undefined ? {} : { trustDomain: opts.trustDomain },
+    );
     const sequences = new Map<string, bigint>();
     for (const td of pb.trustDomains) {
       if (opts.dryRun) continue;
       const published = await publishBundleVersion(
         store,
-        { scope: scope.name, trustDomain: td.name, digest: td.digest, phase, roots: td.roots.map((x) => x.fingerprint) },
+        {
+          scope: scope.name,
+          trustDomain: td.name,
+          digest: td.digest,
+          phase,
+          roots: td.roots.map((x) => x.fingerprint),
+        },
         { clock },
       );
       sequences.set(td.name, published.sequence);
     }
-    pb = { ...pb, trustDomains: pb.trustDomains.map((td) => ({ ...td, sequence: sequences.get(td.name) ?? td.sequence })) };
+    pb = {
+      ...pb,
+      trustDomains: pb.trustDomains.map((td) => ({ ...td, sequence: sequences.get(td.name) ?? td.sequence })),
+    };
     return { bundle: pb, warnings: trust.warnings };
   });
-  const namespaces = opts.namespace.length > 0 ? opts.namespace : scope.namespace !== undefined ? [scope.namespace] : [];
+  const namespaces =
+    opts.namespace.length > 0 ? opts.namespace : scope.namespace !== undefined ? [scope.namespace] : [];
   const artifacts = emitBundle(bundle, format, {
     ...(opts.trustDomain === undefined ? {} : { trustDomain: opts.trustDomain }),
     ...(namespaces.length === 1 ? { namespace: namespaces[0]! } : {}),
@@ -282,7 +334,11 @@ async function runBuild(ctx: CommandContext, opts: BuildOptions): Promise<void> 
 }
 
 /** Writes artifacts; returns the paths written (index-aligned), or prints the one artifact to stdout. */
-function writeArtifacts(ctx: CommandContext, artifacts: Artifact[], out: string | undefined): (string | undefined)[] {
+function writeArtifacts(
+  ctx: CommandContext,
+  artifacts: Artifact[],
+  out: string | undefined,
+): (string | undefined)[] {
   if (out === undefined) {
     if (ctx.out.json) return artifacts.map(() => undefined);
     if (artifacts.length !== 1) {
@@ -295,7 +351,8 @@ function writeArtifacts(ctx: CommandContext, artifacts: Artifact[], out: string 
     return [undefined];
   }
   const target = resolve(ctx.io.cwd, out);
-  const isDir = out.endsWith('/') || (existsSync(target) && statSync(target).isDirectory()) || artifacts.length > 1;
+  const isDir =
+    out.endsWith('/') || (existsSync(target) && statSync(target).isDirectory()) || artifacts.length > 1;
   if (isDir) {
     mkdirSync(target, { recursive: true });
     return artifacts.map((a) => {
@@ -334,7 +391,8 @@ async function runVerify(ctx: CommandContext, certFiles: string[], opts: VerifyO
   if (opts.inventory || current === undefined) {
     await withStore(ctx, async (store) => {
       if (opts.inventory) {
-        for (const c of await inventoriedChains(store, scope)) candidates.push({ source: c.source, chain: c.chain });
+        for (const c of await inventoriedChains(store, scope))
+          candidates.push({ source: c.source, chain: c.chain });
       }
       if (current === undefined) {
         const trust = await composeFromStore(store, {
@@ -351,13 +409,28 @@ async function runVerify(ctx: CommandContext, certFiles: string[], opts: VerifyO
   const report = dryRun(candidates, { bundle: artifact.trust, ...(current ? { current } : {}), clock });
   ctx.exitCode = report.breaks.length > 0 ? EXIT.negative : EXIT.ok;
   if (ctx.out.json) {
-    ctx.out.printJson({ total: report.total, valid: report.valid, invalid: report.invalid, results: report.results });
+    ctx.out.printJson({
+      total: report.total,
+      valid: report.valid,
+      invalid: report.invalid,
+      results: report.results,
+    });
     return;
+  }
+  // Every row for small runs; for large ones (a whole inventory) only the failures, capped.
+  const shown =
+    report.results.length <= MAX_ROWS
+      ? report.results
+      : report.results.filter((x) => !x.valid).slice(0, MAX_ROWS);
+  if (shown.length < report.results.length) {
+    ctx.out.out(
+      `showing ${shown.length} of ${report.invalid} invalid certificate(s); --json lists every result`,
+    );
   }
   ctx.out.out(
     table(
       ['', 'IDENTITY', 'SOURCE', 'CODE'],
-      report.results.map((res) => [
+      shown.map((res) => [
         res.valid ? pass(ctx.out) : fail(ctx.out),
         ('spiffeId' in res ? res.spiffeId : res.meshIdentity) ?? `sha256:${res.fingerprint.slice(0, 16)}`,
         res.source,
@@ -366,13 +439,18 @@ async function runVerify(ctx: CommandContext, certFiles: string[], opts: VerifyO
     ),
   );
   ctx.out.out('');
-  ctx.out.out(`${report.total} certificate(s): ${report.valid} valid, ${report.invalid} invalid against ${opts.bundle}`);
+  ctx.out.out(
+    `${report.total} certificate(s): ${report.valid} valid, ${report.invalid} invalid against ${opts.bundle}`,
+  );
   if (report.breaks.length === 0) {
     ctx.out.out(`${pass(ctx.out)} nothing that verifies today would stop verifying`);
     return;
   }
-  ctx.out.out(`${fail(ctx.out)} ${report.breaks.length} certificate(s) that verify today would stop verifying:`);
-  for (const b of report.breaks) ctx.out.out(`  ${b.identity ?? b.fingerprint} (${b.source}): ${b.message} [${b.code}]`);
+  ctx.out.out(
+    `${fail(ctx.out)} ${report.breaks.length} certificate(s) that verify today would stop verifying:`,
+  );
+  for (const b of report.breaks)
+    ctx.out.out(`  ${b.identity ?? b.fingerprint} (${b.source}): ${b.message} [${b.code}]`);
 }
 
 // ---------------------------------------------------------------- simulate
@@ -380,14 +458,16 @@ async function runVerify(ctx: CommandContext, certFiles: string[], opts: VerifyO
 async function runSimulate(ctx: CommandContext, opts: SimulateOptions): Promise<void> {
   const clock = clockAt(opts.at) ?? systemClock;
   const scope = parseScope(opts.scope);
-  const phases: Phase[] = opts.phase.length > 0 ? opts.phase.map((p) => parsePhase(p, '--phase')) : [...BUNDLE_PHASES];
+  const phases: Phase[] =
+    opts.phase.length > 0 ? opts.phase.map((p) => parsePhase(p, '--phase')) : [...BUNDLE_PHASES];
   const edges = parseEdges(readInputFile(ctx.io.cwd, opts.edges, 'edge list'), opts.edges);
   const explicit: SimWorkload[] = [];
   for (const f of opts.certs) {
     const chain = parseCertificates(readInputFile(ctx.io.cwd, f, 'certificate file'));
     const leaf = chain[0];
     const id = leaf === undefined ? undefined : identityOf(leaf);
-    if (id === undefined) throw new UsageError(`${f}: the first certificate carries no workload identity`, 'INPUT_NO_IDENTITY');
+    if (id === undefined)
+      throw new UsageError(`${f}: the first certificate carries no workload identity`, 'INPUT_NO_IDENTITY');
     const identity = id.kind === 'spiffe' ? id.spiffeId : id.meshIdentity;
     explicit.push({ key: workloadKeyOf(identity), identity, chain });
   }
@@ -399,7 +479,9 @@ async function runSimulate(ctx: CommandContext, opts: SimulateOptions): Promise<
       allowExpiring: opts.allowExpiring === true,
       ...(opts.meshTrustDomain === undefined ? {} : { meshTrustDomain: opts.meshTrustDomain }),
     });
-    const byPhase = new Map<Phase, TrustSet>(phases.map((p) => [p, trustOfPhase(bundleForPhase(trust.composition, p))]));
+    const byPhase = new Map<Phase, TrustSet>(
+      phases.map((p) => [p, trustOfPhase(bundleForPhase(trust.composition, p))]),
+    );
     const chains = await inventoriedChains(store, scope);
     return { bundles: byPhase, workloads: workloadsFromChains(chains, clock()) };
   });
@@ -436,7 +518,9 @@ async function runSimulate(ctx: CommandContext, opts: SimulateOptions): Promise<
     );
   }
   for (const u of report.unknown)
-    ctx.out.out(`${warnMark(ctx.out)} no certificate known for ${u.identity} (${u.edges} edge(s) not judged)`);
+    ctx.out.out(
+      `${warnMark(ctx.out)} no certificate known for ${u.identity} (${u.edges} edge(s) not judged)`,
+    );
   for (const u of edges.unresolved)
     ctx.out.out(`${warnMark(ctx.out)} edge ${u.source} -> ${u.destination} not judged: ${u.reason}`);
 }
@@ -450,7 +534,9 @@ async function runFetch(ctx: CommandContext, url: string, opts: FetchOptions): P
   const clock = clockAt(opts.at);
   let bundleSource: TrustSet | undefined;
   if (opts.endpointBundle !== undefined) {
-    bundleSource = readBundleArtifact(readInputFile(ctx.io.cwd, opts.endpointBundle, 'endpoint bundle')).trust;
+    bundleSource = readBundleArtifact(
+      readInputFile(ctx.io.cwd, opts.endpointBundle, 'endpoint bundle'),
+    ).trust;
   }
   let previous: SpiffeBundle | undefined;
   if (opts.previous !== undefined) {
@@ -484,7 +570,11 @@ async function runFetch(ctx: CommandContext, url: string, opts: FetchOptions): P
             notBefore: c.notBefore.toISOString(),
             notAfter: c.notAfter.toISOString(),
           })),
-          ...b.jwtAuthorities.map((a) => ({ kind: 'jwt-svid' as const, keyId: a.kid, material: JSON.stringify(a.jwk) })),
+          ...b.jwtAuthorities.map((a) => ({
+            kind: 'jwt-svid' as const,
+            keyId: a.kid,
+            material: JSON.stringify(a.jwk),
+          })),
         ],
         sourceSequence: b.sequenceNumber?.toString() ?? null,
         refreshHint: b.refreshHint ?? null,
@@ -513,11 +603,12 @@ async function runFetch(ctx: CommandContext, url: string, opts: FetchOptions): P
   say(
     `${pass(ctx.out)} ${b.trustDomain.name}: ${b.x509Authorities.length} X.509 authorit(ies), ${b.jwtAuthorities.length} JWT key(s), spiffe_sequence ${b.sequenceNumber ?? '-'} from ${fetched.url}`,
   );
-  if (saved) say(`  stored as federated roots: ${saved.added} added, ${saved.removed} removed, ${saved.kept} unchanged`);
+  if (saved)
+    say(
+      `  stored as federated roots: ${saved.added} added, ${saved.removed} removed, ${saved.kept} unchanged`,
+    );
 }
 
 function warningJson(w: Warning): { code: string; message: string } {
   return { code: w.code, message: w.message };
 }
-
-export type { Output, PhaseBundle };

@@ -46,7 +46,12 @@ export async function composeFromStore(store: Store, opts: TrustOptions): Promis
     ...(opts.scope.mesh === undefined ? {} : { mesh: opts.scope.mesh }),
     ...(opts.scope.cluster === undefined ? {} : { cluster: opts.scope.cluster }),
   };
-  const anchorsInv = await loadInventory(store, { ...filter, role: 'anchor', withDer: true, problems: 'none' });
+  const anchorsInv = await loadInventory(store, {
+    ...filter,
+    role: 'anchor',
+    withDer: true,
+    problems: 'none',
+  });
   const workloadsInv = await loadInventory(store, { ...filter, role: 'workload', problems: 'none' });
   const locator = new Map(anchorsInv.sources.map((s) => [s.id, s.locator]));
   const mesh = meshRootsFromInventory(

@@ -11,13 +11,14 @@
  *   of the default SVID is SPIRE's own; every other bundle is federated. `--watch` keeps
  *   syncing on every update until interrupted.
  */
-import { parseBundleMap } from '../../spiffe/bundle/set.js';
+
 import { loadBundle } from '../../spiffe/bundle/load.js';
+import { parseBundleMap } from '../../spiffe/bundle/set.js';
 import { SpiffeBundle } from '../../spiffe/bundle/spiffebundle.js';
 import { SpiffeError } from '../../spiffe/errors.js';
 import { SpiffeId, TrustDomain } from '../../spiffe/spiffeid/index.js';
 import { WorkloadApiClient } from '../../spiffe/workloadapi/index.js';
-import { saveTrustRoots, type SaveTrustRootsResult, type TrustRootRow } from '../../store/dual-trust-repo.js';
+import { type SaveTrustRootsResult, saveTrustRoots, type TrustRootRow } from '../../store/dual-trust-repo.js';
 import type { Store } from '../../store/index.js';
 import { type CommandContext, UsageError } from '../context.js';
 import { readInputFile } from '../inputs.js';
@@ -100,11 +101,18 @@ function bundlesOfFile(bytes: Buffer, opts: SpireBundleSyncOptions): Tagged[] {
     return out;
   }
   const trimmed = text.trimStart();
-  if (trimmed.startsWith('{') && /"trust_domains"\s*:/.test(text) && !/"keys"\s*:\s*\[/.test(text.slice(0, 200))) {
+  if (
+    trimmed.startsWith('{') &&
+    /"trust_domains"\s*:/.test(text) &&
+    !/"keys"\s*:\s*\[/.test(text.slice(0, 200))
+  ) {
     const map = parseBundleMap(bytes);
     return map.set
       .all()
-      .filter((b) => opts.trustDomain === undefined || b.trustDomain.name === TrustDomain.parse(opts.trustDomain).name)
+      .filter(
+        (b) =>
+          opts.trustDomain === undefined || b.trustDomain.name === TrustDomain.parse(opts.trustDomain).name,
+      )
       .map((bundle) => ({ bundle, origin }));
   }
   const td = opts.trustDomain ?? inferTrustDomain(bytes);
@@ -146,7 +154,10 @@ async function fromWorkloadApi(client: WorkloadApiClient, opts: SpireBundleSyncO
 
 function tagContext(
   own: string,
-  x509Bundles: readonly { trustDomain: TrustDomain; authorities(): readonly import('../../spiffe/x509/certificate.js').Certificate[] }[],
+  x509Bundles: readonly {
+    trustDomain: TrustDomain;
+    authorities(): readonly import('../../spiffe/x509/certificate.js').Certificate[];
+  }[],
   jwt: Map<string, SpiffeBundle> | undefined,
   opts: SpireBundleSyncOptions,
 ): Tagged[] {
@@ -178,7 +189,11 @@ async function saveAll(store: Store, bundles: Tagged[], source: string): Promise
         notBefore: c.notBefore.toISOString(),
         notAfter: c.notAfter.toISOString(),
       })),
-      ...bundle.jwtAuthorities.map((a) => ({ kind: 'jwt-svid' as const, keyId: a.kid, material: JSON.stringify(a.jwk) })),
+      ...bundle.jwtAuthorities.map((a) => ({
+        kind: 'jwt-svid' as const,
+        keyId: a.kid,
+        material: JSON.stringify(a.jwk),
+      })),
     ];
     const saved: SaveTrustRootsResult = await saveTrustRoots(store, {
       origin,
@@ -225,7 +240,12 @@ async function watch(
     await withStore(ctx, async (store) => {
       const handle = client.watchX509Context({
         onUpdate: (update) => {
-          const tagged = tagContext(update.svids[0]!.id.trustDomain.name, update.bundles.all(), undefined, opts);
+          const tagged = tagContext(
+            update.svids[0]!.id.trustDomain.name,
+            update.bundles.all(),
+            undefined,
+            opts,
+          );
           chain = chain.then(async () => {
             try {
               last = await saveAll(store, tagged, opts.socket!);
@@ -261,6 +281,8 @@ export function printSynced(ctx: CommandContext, synced: SyncedTrustDomain[], la
     ctx.out.out(
       `${pass(ctx.out)} ${label === undefined ? '' : `${label}: `}stored ${s.x509Authorities} X.509 root(s) and ${s.jwtAuthorities} JWT key(s) of ${s.trustDomain} as ${s.origin} roots from ${s.source}`,
     );
-    ctx.out.out(`  ${s.added} added, ${s.removed} removed, ${s.kept} unchanged${s.sequence === null ? '' : `; source spiffe_sequence ${s.sequence}`}`);
+    ctx.out.out(
+      `  ${s.added} added, ${s.removed} removed, ${s.kept} unchanged${s.sequence === null ? '' : `; source spiffe_sequence ${s.sequence}`}`,
+    );
   }
 }

@@ -19,6 +19,16 @@ const EMITTERS: Record<BundleFormat, Emitter> = {
   'trust-manager': emitTrustManager,
 };
 
+/**
+ * What to roll out, per system, for a phase (cutover's `advance` prints and writes these):
+ * the mesh's own trust objects, and SPIRE's side of the overlap.
+ */
+export const ROLLOUT_FORMATS: Readonly<Record<'istio' | 'linkerd' | 'spire', readonly BundleFormat[]>> = {
+  istio: ['istio-cacerts', 'istio-root-configmap'],
+  linkerd: ['linkerd'],
+  spire: ['spire'],
+};
+
 export function isBundleFormat(value: string): value is BundleFormat {
   return (FORMATS as readonly string[]).includes(value);
 }

@@ -27,7 +27,8 @@ export function emitIstioCacerts(bundle: PhaseBundle, opts: EmitOptions): Artifa
     const existing = (base.data ?? {}) as Record<string, unknown>;
     const plain = (base.stringData ?? {}) as Record<string, unknown>;
     for (const [k, v] of Object.entries(existing)) if (typeof v === 'string') data[k] = v;
-    for (const [k, v] of Object.entries(plain)) if (typeof v === 'string') data[k] = Buffer.from(v).toString('base64');
+    for (const [k, v] of Object.entries(plain))
+      if (typeof v === 'string') data[k] = Buffer.from(v).toString('base64');
   }
   data = { ...data, 'root-cert.pem': Buffer.from(pem).toString('base64') };
   const secret = {
@@ -101,7 +102,10 @@ export function emitIstioRootConfigMap(bundle: PhaseBundle, opts: EmitOptions): 
     {
       name: 'istio-ca-root-cert.yaml',
       mediaType: 'application/yaml',
-      content: yamlDocuments(headerFor(bundle, 'ConfigMap istio-ca-root-cert (what sidecars mount as their roots)'), docs),
+      content: yamlDocuments(
+        headerFor(bundle, 'ConfigMap istio-ca-root-cert (what sidecars mount as their roots)'),
+        docs,
+      ),
       description: `ConfigMap istio-ca-root-cert in ${namespaces.join(', ')}`,
     },
   ];

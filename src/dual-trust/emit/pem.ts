@@ -10,7 +10,8 @@ export function pemOf(roots: readonly ComposedRoot[]): string {
 /** `pem`: every root of the phase (all trust domains pooled, or `trustDomain` only). */
 export function emitPem(bundle: PhaseBundle, opts: EmitOptions): Artifact[] {
   const td = opts.trustDomain;
-  const roots = td === undefined ? pooledRoots(bundle) : (bundle.trustDomains.find((t) => t.name === td)?.roots ?? []);
+  const roots =
+    td === undefined ? pooledRoots(bundle) : (bundle.trustDomains.find((t) => t.name === td)?.roots ?? []);
   return [
     {
       name: td === undefined ? 'bundle.pem' : `bundle.${td}.pem`,

@@ -17,7 +17,9 @@ export function emitSpire(bundle: PhaseBundle, opts: EmitOptions): Artifact[] {
   const spireTd =
     opts.spireTrustDomain ??
     bundle.trustDomains.find((td) => td.roots.some((r) => r.origins.includes('spire')))?.name;
-  const foreign = bundle.trustDomains.filter((td) => td.name !== spireTd && td.roots.length + td.jwtKeys.length > 0);
+  const foreign = bundle.trustDomains.filter(
+    (td) => td.name !== spireTd && td.roots.length + td.jwtKeys.length > 0,
+  );
   const out: Artifact[] = [];
   for (const a of emitSpiffe({ ...bundle, trustDomains: foreign }, {})) {
     out.push({
@@ -26,12 +28,18 @@ export function emitSpire(bundle: PhaseBundle, opts: EmitOptions): Artifact[] {
       description: `spire-server bundle set -format spiffe -id spiffe://${a.trustDomain} -path bundle-set.${a.trustDomain}.json`,
     });
   }
-  const meshRoots = (spireTd === undefined ? bundle.trustDomains : bundle.trustDomains.filter((t) => t.name === spireTd))
+  const meshRoots = (
+    spireTd === undefined ? bundle.trustDomains : bundle.trustDomains.filter((t) => t.name === spireTd)
+  )
     .flatMap((td) => td.roots)
     .filter((r) => r.origins.includes('mesh'));
   const seen = new Set<string>();
   const upstream = meshRoots.filter((r) => !seen.has(r.fingerprint) && seen.add(r.fingerprint));
-  const pemText = pemOf(upstream.length > 0 ? upstream : bundle.trustDomains.flatMap((t) => t.roots).filter((r) => r.origins.includes('mesh')));
+  const pemText = pemOf(
+    upstream.length > 0
+      ? upstream
+      : bundle.trustDomains.flatMap((t) => t.roots).filter((r) => r.origins.includes('mesh')),
+  );
   out.push({
     name: 'upstream-bundle.pem',
     mediaType: 'application/x-pem-file',

@@ -47,6 +47,58 @@ export class StaticBundleSource implements BundleEndpointSource {
   }
 }
 
+/**
+ * A source that reloads its bundles (e.g. composes them from the store) at most every
+ * `maxAgeMs`, serving the last good set while a reload runs or when one fails. `serve`
+ * passes a loader; requests never wait for more than one load at a time.
+ */
+export class RefreshingBundleSource implements BundleEndpointSource {
+  private current = new StaticBundleSource();
+  private loadedAt = Number.NEGATIVE_INFINITY;
+  private inflight: Promise<void> | undefined;
+  /** The last load failure, if the current set is stale because of it. */
+  lastError: unknown;
+
+  constructor(
+    private readonly load: () => Promise<Iterable<SpiffeBundle>>,
+    private readonly maxAgeMs = 30_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Loads now (call once at start-up so the first request finds bundles). */
+  refresh(): Promise<void> {
+    this.inflight ??= this.load()
+      .then((bundles) => {
+        this.current.set(bundles);
+        this.loadedAt = this.now();
+        this.lastError = undefined;
+      })
+      .catch((err: unknown) => {
+        this.lastError = err;
+      })
+      .finally(() => {
+        this.inflight = undefined;
+      });
+    return this.inflight;
+  }
+
+  private async fresh(): Promise<StaticBundleSource> {
+    if (this.now() - this.loadedAt > this.maxAgeMs) {
+      const pending = this.refresh();
+      if (this.loadedAt === Number.NEGATIVE_INFINITY) await pending;
+    }
+    return this.current;
+  }
+
+  async trustDomains(): Promise<string[]> {
+    return (await this.fresh()).trustDomains();
+  }
+
+  async getBundle(trustDomain: string): Promise<SpiffeBundle | undefined> {
+    return (await this.fresh()).getBundle(trustDomain);
+  }
+}
+
 /** The SPIFFE bundles of a phase bundle, one per trust domain. */
 export function bundlesOfPhase(bundle: PhaseBundle): SpiffeBundle[] {
   return bundle.trustDomains.map((td) => spiffeBundleOf(bundle, td));
@@ -101,18 +153,20 @@ export const bundleEndpointPlugin: FastifyPluginAsync<BundleEndpointOptions> = a
     try {
       canonical = TrustDomain.parse(td!).name;
     } catch {
-      return reply.code(404).send({ error: { code: 'BUNDLE_NOT_FOUND', message: `"${td}" is not a trust domain name` } });
+      return reply
+        .code(404)
+        .send({ error: { code: 'BUNDLE_NOT_FOUND', message: `"${td}" is not a trust domain name` } });
     }
     const bundle = await opts.source.getBundle(canonical);
     if (bundle === undefined) {
-      return reply
-        .code(404)
-        .send({ error: { code: 'BUNDLE_NOT_FOUND', message: `this endpoint serves no bundle for "${canonical}"` } });
+      return reply.code(404).send({
+        error: { code: 'BUNDLE_NOT_FOUND', message: `this endpoint serves no bundle for "${canonical}"` },
+      });
     }
     const { body, etag } = render(bundle);
     const maxAge = bundle.refreshHint ?? DEFAULT_REFRESH_HINT_SECONDS;
     reply.header('etag', etag).header('cache-control', `public, max-age=${maxAge}`);
-    if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
+    if (ifNoneMatch?.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
       return reply.code(304).send();
     }
     return reply.type('application/json; charset=utf-8').send(body);
@@ -127,7 +181,11 @@ export const bundleEndpointPlugin: FastifyPluginAsync<BundleEndpointOptions> = a
     '/:trustDomain',
     {
       schema: {
-        params: { type: 'object', properties: { trustDomain: { type: 'string', maxLength: 255 } }, required: ['trustDomain'] },
+        params: {
+          type: 'object',
+          properties: { trustDomain: { type: 'string', maxLength: 255 } },
+          required: ['trustDomain'],
+        },
         response: { 404: ErrorSchema },
       },
     },
@@ -136,4 +194,5 @@ export const bundleEndpointPlugin: FastifyPluginAsync<BundleEndpointOptions> = a
 };
 
 // fastify-plugin semantics without the dependency: routes stay in the prefix the caller registers us under.
-(bundleEndpointPlugin as unknown as Record<symbol, string>)[Symbol.for('fastify.display-name')] = 'meshbridge-bundle-endpoint';
+(bundleEndpointPlugin as unknown as Record<symbol, string>)[Symbol.for('fastify.display-name')] =
+  'meshbridge-bundle-endpoint';

@@ -5,10 +5,11 @@
  * - `https_spiffe`: the server's X.509-SVID (R122), re-read from its source on every
  *   handshake so a rotated SVID is served without a restart.
  */
-import { createSecureContext, type SecureContext } from 'node:tls';
+
 import type { ServerOptions } from 'node:https';
-import type { X509Svid } from '../../spiffe/svid/x509svid/index.js';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { encodePem } from '../../spiffe/pem/pem.js';
+import type { X509Svid } from '../../spiffe/svid/x509svid/index.js';
 
 export const MOZILLA_INTERMEDIATE_CIPHERS = [
   'ECDHE-ECDSA-AES128-GCM-SHA256',

@@ -17,8 +17,9 @@
  *   (`FEDERATION_SEQUENCE_REGRESSED`), and so is changed content under the same number
  *   (`FEDERATION_SEQUENCE_REUSED`): a changed certificate must come with a new number.
  */
-import { request as httpsRequest } from 'node:https';
+
 import type { IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { X509BundleSource } from '../../spiffe/bundle/source.js';
@@ -67,12 +68,19 @@ export interface FetchedBundle {
   endpointSpiffeId: string | undefined;
 }
 
-export async function fetchFederatedBundle(url: string, opts: FetchFederatedBundleOptions): Promise<FetchedBundle> {
+export async function fetchFederatedBundle(
+  url: string,
+  opts: FetchFederatedBundleOptions,
+): Promise<FetchedBundle> {
   const td = TrustDomain.parse(opts.trustDomain);
   if (opts.profile !== 'https_web' && opts.profile !== 'https_spiffe') {
-    throw inputError('FEDERATION_PROFILE_INVALID', `profile must be https_web or https_spiffe, got "${String(opts.profile)}"`, {
-      rule: 111,
-    });
+    throw inputError(
+      'FEDERATION_PROFILE_INVALID',
+      `profile must be https_web or https_spiffe, got "${String(opts.profile)}"`,
+      {
+        rule: 111,
+      },
+    );
   }
   let endpointId: SpiffeId | undefined;
   if (opts.profile === 'https_spiffe') {
@@ -91,7 +99,9 @@ export async function fetchFederatedBundle(url: string, opts: FetchFederatedBund
     const res = await get(current, opts, endpointId);
     if (res.status >= 300 && res.status < 400 && res.location !== undefined) {
       if (hop >= maxRedirects) {
-        throw verdictError('FEDERATION_REDIRECT_INVALID', `more than ${maxRedirects} redirects from ${url}`, { rule: 119 });
+        throw verdictError('FEDERATION_REDIRECT_INVALID', `more than ${maxRedirects} redirects from ${url}`, {
+          rule: 119,
+        });
       }
       current = checkUrl(new URL(res.location, current).toString(), 119);
       continue;
@@ -147,7 +157,11 @@ interface RawResponse {
   peer: Certificate[] | undefined;
 }
 
-function get(url: string, opts: FetchFederatedBundleOptions, endpointId: SpiffeId | undefined): Promise<RawResponse> {
+function get(
+  url: string,
+  opts: FetchFederatedBundleOptions,
+  endpointId: SpiffeId | undefined,
+): Promise<RawResponse> {
   const u = new URL(url);
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const maxBytes = opts.maxBytes ?? 1024 * 1024;
@@ -179,7 +193,13 @@ function get(url: string, opts: FetchFederatedBundleOptions, endpointId: SpiffeI
       },
       (res: IncomingMessage) => {
         if (spiffe && peer === undefined) {
-          fail(verdictError('FEDERATION_TLS_REJECTED', 'the endpoint SVID was not verified before the response', { rule: 123 }));
+          fail(
+            verdictError(
+              'FEDERATION_TLS_REJECTED',
+              'the endpoint SVID was not verified before the response',
+              { rule: 123 },
+            ),
+          );
           return;
         }
         const chunks: Buffer[] = [];
@@ -187,7 +207,12 @@ function get(url: string, opts: FetchFederatedBundleOptions, endpointId: SpiffeI
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
           if (size > maxBytes) {
-            fail(verdictError('FEDERATION_RESPONSE_TOO_LARGE', `the bundle endpoint sent more than ${maxBytes} bytes`));
+            fail(
+              verdictError(
+                'FEDERATION_RESPONSE_TOO_LARGE',
+                `the bundle endpoint sent more than ${maxBytes} bytes`,
+              ),
+            );
             return;
           }
           chunks.push(chunk);
@@ -224,10 +249,14 @@ function get(url: string, opts: FetchFederatedBundleOptions, endpointId: SpiffeI
       const tlsCodes = /CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|HOSTNAME|ALTNAME|SSL/;
       if (typeof err.code === 'string' && tlsCodes.test(err.code)) {
         return fail(
-          verdictError('FEDERATION_TLS_REJECTED', `TLS: the bundle endpoint ${url} is not trusted: ${err.message}`, {
-            rule: 120,
-            cause: err,
-          }),
+          verdictError(
+            'FEDERATION_TLS_REJECTED',
+            `TLS: the bundle endpoint ${url} is not trusted: ${err.message}`,
+            {
+              rule: 120,
+              cause: err,
+            },
+          ),
         );
       }
       fail(unreachable(url, err));
@@ -237,11 +266,17 @@ function get(url: string, opts: FetchFederatedBundleOptions, endpointId: SpiffeI
 }
 
 function unreachable(url: string, err: Error): DualTrustError {
-  return new DualTrustError('FEDERATION_UNREACHABLE', 'unavailable', `cannot fetch ${url}: ${err.message}`, { cause: err });
+  return new DualTrustError('FEDERATION_UNREACHABLE', 'unavailable', `cannot fetch ${url}: ${err.message}`, {
+    cause: err,
+  });
 }
 
 /** R123: the peer's chain verifies as an X.509-SVID against `bundleSource` and carries the configured ID. */
-function verifyEndpointSvid(socket: TLSSocket, expected: SpiffeId, opts: FetchFederatedBundleOptions): Certificate[] {
+function verifyEndpointSvid(
+  socket: TLSSocket,
+  expected: SpiffeId,
+  opts: FetchFederatedBundleOptions,
+): Certificate[] {
   const chain: Certificate[] = [];
   let c = socket.getPeerCertificate(true) as { raw?: Buffer; issuerCertificate?: unknown } | undefined;
   const seen = new Set<unknown>();
@@ -251,7 +286,9 @@ function verifyEndpointSvid(socket: TLSSocket, expected: SpiffeId, opts: FetchFe
     c = c.issuerCertificate as typeof c;
   }
   if (chain.length === 0) {
-    throw verdictError('FEDERATION_TLS_REJECTED', 'the bundle endpoint presented no certificate', { rule: 122 });
+    throw verdictError('FEDERATION_TLS_REJECTED', 'the bundle endpoint presented no certificate', {
+      rule: 122,
+    });
   }
   let id: SpiffeId;
   try {
@@ -284,7 +321,11 @@ function checkBody(
   try {
     new TextDecoder('utf-8', { fatal: true }).decode(body);
   } catch {
-    throw verdictError('FEDERATION_RESPONSE_NOT_UTF8', 'the bundle endpoint answered bytes that are not UTF-8', { rule: 118 });
+    throw verdictError(
+      'FEDERATION_RESPONSE_NOT_UTF8',
+      'the bundle endpoint answered bytes that are not UTF-8',
+      { rule: 118 },
+    );
   }
   let parsed: ReturnType<typeof SpiffeBundle.parse>;
   try {
@@ -337,7 +378,10 @@ function checkBody(
       throw verdictError(
         'FEDERATION_SEQUENCE_REGRESSED',
         `spiffe_sequence went backwards for ${td.name}: ${bundle.sequenceNumber} after ${prev.sequenceNumber}`,
-        { rule: 57, details: { previous: prev.sequenceNumber.toString(), received: bundle.sequenceNumber.toString() } },
+        {
+          rule: 57,
+          details: { previous: prev.sequenceNumber.toString(), received: bundle.sequenceNumber.toString() },
+        },
       );
     }
     if (bundle.sequenceNumber === prev.sequenceNumber && !sameContent(bundle, prev)) {
@@ -348,7 +392,7 @@ function checkBody(
       );
     }
   }
-  if (peer !== undefined && endpointId !== undefined && endpointId.trustDomain.equals(td)) {
+  if (peer !== undefined && endpointId?.trustDomain.equals(td)) {
     try {
       verifyX509Svid(peer, bundle, opts.clock ? { clock: opts.clock } : {});
     } catch (err) {

@@ -43,6 +43,7 @@ export function readKubernetesObject(
     return n;
   }
   const ref = objectRef(obj, index);
+  if (isClusterMaterial(obj, kind, ref)) return 0;
   switch (kind) {
     case 'Secret':
       return readSecret(b, obj, ref, ctx);
@@ -51,6 +52,21 @@ export function readKubernetesObject(
     default:
       return readOtherObject(b, obj, ref);
   }
+}
+
+/**
+ * The Kubernetes cluster's own CA, present in every `kubectl get secrets,configmaps -A`
+ * export: the `kube-root-ca.crt` ConfigMaps, service-account token Secrets and the API
+ * server's client CAs. Not mesh trust; reading it would list the cluster CA as a mesh anchor.
+ */
+function isClusterMaterial(obj: Obj, kind: string, ref: ObjectRef): boolean {
+  if (kind === 'ConfigMap') {
+    return (
+      ref.name === 'kube-root-ca.crt' ||
+      (ref.name === 'extension-apiserver-authentication' && ref.namespace === 'kube-system')
+    );
+  }
+  return kind === 'Secret' && obj.type === 'kubernetes.io/service-account-token';
 }
 
 interface ObjectRef {

@@ -1,0 +1,302 @@
+// The credential broker under load, beside bare baselines on the same machine in the same run:
+//   npx tsx bench/broker.ts [--duration 10] [--connections 64]
+//
+// 1. JWT-SVID -> ephemeral credential (POST /v1/credentials/:name, keep-alive, 64 connections):
+//    requests/s and p99 beside a bare fastify HTTPS route with the same certificate.
+//    Targets: at least 0.4 of the bare route's throughput, p99 under 25 ms.
+// 2. New mTLS connections per second (a fresh TLS handshake with an X.509-SVID client certificate
+//    for every request) beside a bare node `https` server with the same certificates.
+//
+// Each server runs in its own process (this file with --serve), so the load generator does not
+// share its event loop. The broker writes leases and audit records to a SQLite file and its
+// JSON log lines to /dev/null: everything a real request does, but the terminal.
+import { type ChildProcess, fork } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer, request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import Fastify from 'fastify';
+import { sql } from 'kysely';
+import pino from 'pino';
+import { parseBrokerConfig } from '../src/credential-broker/config.js';
+import { createBrokerServer } from '../src/credential-broker/server.js';
+import { createDevCa, jwtPublicJwk, mintX509Svid } from '../src/devca/index.js';
+import { SpiffeId, TrustDomain } from '../src/spiffe/spiffeid/index.js';
+import { signJwtSvid } from '../src/spiffe/svid/jwtsvid/index.js';
+import { openStore } from '../src/store/index.js';
+
+const BROKER_ID = 'spiffe://example.org/ns/meshbridge/sa/broker';
+const WEB = 'spiffe://example.org/ns/shop/sa/web';
+export const THROUGHPUT_RATIO_TARGET = 0.4;
+export const P99_TARGET_MS = 25;
+
+const { values: args } = parseArgs({
+  options: {
+    serve: { type: 'string' },
+    dir: { type: 'string' },
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '64' },
+  },
+});
+
+if (args.serve !== undefined) await serve(args.serve, args.dir!);
+else await main();
+
+// ---------------------------------------------------------------- servers (child processes)
+
+async function serve(kind: string, dir: string): Promise<void> {
+  const files = (name: string) => join(dir, name);
+  const { readFileSync } = await import('node:fs');
+  const cert = readFileSync(files('broker.pem'), 'utf8');
+  const key = readFileSync(files('broker.key'), 'utf8');
+  let port: number;
+  if (kind === 'broker') {
+    const config = parseBrokerConfig(readFileSync(files('meshbridge.yaml'), 'utf8'), { baseDir: dir, env: {} });
+    const store = await openStore(files('bench.db'));
+    if (process.env.BENCH_SYNC) await sql.raw(`PRAGMA synchronous = ${process.env.BENCH_SYNC}`).execute(store.db);
+    const server = await createBrokerServer(config, {
+      store,
+      logger: pino(
+        { level: 'info', redact: { paths: ['secret', '*.secret'], censor: '[redacted]' } },
+        pino.destination({ dest: '/dev/null', sync: false }),
+      ),
+    });
+    await server.listen();
+    port = (server.app.server.address() as { port: number }).port;
+  } else if (kind === 'fastify') {
+    const app = Fastify({ logger: false, https: { cert, key } });
+    app.post(
+      '/v1/credentials/:name',
+      {
+        schema: {
+          response: {
+            200: {
+              type: 'object',
+              properties: { name: { type: 'string' }, ttlSeconds: { type: 'integer' }, secret: { type: 'object', additionalProperties: { type: 'string' } } },
+            },
+          },
+        },
+      },
+      async (req) => ({ name: (req.params as { name: string }).name, ttlSeconds: 300, secret: { password: 'x'.repeat(32) } }),
+    );
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    port = (app.server.address() as { port: number }).port;
+  } else {
+    const server = createHttpsServer({ cert, key, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate();
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ subject: peer.subjectaltname ?? '' }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as { port: number }).port;
+  }
+  process.send?.({ port });
+  // A clean exit on SIGINT lets `node --cpu-prof` write its profile.
+  process.once('SIGINT', () => process.exit(0));
+}
+
+function startServer(kind: string, dir: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = fork(new URL(import.meta.url).pathname, ['--serve', kind, '--dir', dir], {
+    execArgv: process.execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((done, fail) => {
+    child.once('message', (m) => done({ child, url: `https://127.0.0.1:${(m as { port: number }).port}` }));
+    child.once('exit', (code) => fail(new Error(`${kind} server exited with ${code}`)));
+  });
+}
+
+// ---------------------------------------------------------------- load
+
+interface KeepAliveResult {
+  name: string;
+  requestsPerSecond: number;
+  p99Ms: number;
+  p50Ms: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function keepAlive(name: string, url: string, token: string, connections: number, duration: number): Promise<KeepAliveResult> {
+  const r = await autocannon({
+    url: `${url}/v1/credentials/orders-db`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: '{}',
+    connections,
+    pipelining: 1,
+    duration,
+    servername: 'localhost',
+  });
+  return {
+    name,
+    requestsPerSecond: r.requests.average,
+    p99Ms: r.latency.p99,
+    p50Ms: r.latency.p50,
+    non2xx: r.non2xx,
+    errors: r.errors,
+  };
+}
+
+interface HandshakeResult {
+  name: string;
+  connectionsPerSecond: number;
+  p99Ms: number;
+  failures: number;
+}
+
+/** A new TLS connection (client certificate presented) for every request. */
+async function newConnections(
+  name: string,
+  url: string,
+  path: string,
+  client: { cert: string; key: string },
+  concurrency: number,
+  seconds: number,
+): Promise<HandshakeResult> {
+  const u = new URL(url);
+  const deadline = Date.now() + seconds * 1000;
+  const latencies: number[] = [];
+  let failures = 0;
+  const one = () =>
+    new Promise<void>((done) => {
+      const started = performance.now();
+      const req = request(
+        {
+          host: u.hostname,
+          port: u.port,
+          path,
+          method: 'POST',
+          agent: false,
+          rejectUnauthorized: false,
+          servername: 'localhost',
+          cert: client.cert,
+          key: client.key,
+          headers: { 'content-type': 'application/json', connection: 'close' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode === 200) latencies.push(performance.now() - started);
+            else failures++;
+            done();
+          });
+        },
+      );
+      req.on('error', () => {
+        failures++;
+        done();
+      });
+      req.end('{}');
+    });
+  const began = Date.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < deadline) await one();
+    }),
+  );
+  const elapsed = (Date.now() - began) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    name,
+    connectionsPerSecond: latencies.length / elapsed,
+    p99Ms: latencies[Math.floor(latencies.length * 0.99)] ?? Number.NaN,
+    failures,
+  };
+}
+
+// ---------------------------------------------------------------- run
+
+async function main(): Promise<void> {
+  const duration = Number(args.duration);
+  const connections = Number(args.connections);
+  const dir = mkdtempSync(join(tmpdir(), 'mb-bench-broker-'));
+  const ca = createDevCa(TrustDomain.parse('example.org'));
+  const broker = mintX509Svid(ca, SpiffeId.parse(BROKER_ID), { dnsNames: ['localhost'] });
+  const web = mintX509Svid(ca, SpiffeId.parse(WEB));
+  writeFileSync(join(dir, 'broker.pem'), broker.certPem);
+  writeFileSync(join(dir, 'broker.key'), broker.keyPem);
+  writeFileSync(join(dir, 'bundle.pem'), ca.root.pem);
+  writeFileSync(join(dir, 'jwt-bundle.json'), JSON.stringify({ keys: [jwtPublicJwk(ca)] }));
+  writeFileSync(
+    join(dir, 'policy.yaml'),
+    `credentials:\n  orders-db: { spec: { type: ephemeral, kind: password, username: orders }, ttl: 5m }\nrules:\n  - { name: web, subjects: [${WEB}], credentials: [orders-db] }\n`,
+  );
+  writeFileSync(
+    join(dir, 'meshbridge.yaml'),
+    `broker:
+  listen: { host: 127.0.0.1, port: 0 }
+  tls: { cert: broker.pem, key: broker.key }
+  trust: [{ kind: spire, trustDomain: example.org, bundles: [bundle.pem, jwt-bundle.json] }]
+  policy: policy.yaml
+  backends: [{ type: ephemeral }]
+  sweeper: { enabled: false }
+  rateLimit: false
+  reloadInterval: 0
+`,
+  );
+  const token = signJwtSvid({ id: WEB, audience: BROKER_ID, ttl: 3600, key: ca.jwtKey, kid: ca.jwtKid });
+  // A throwaway key pair warms OpenSSL before anything is timed.
+  generateKeyPairSync('ec', { namedCurve: 'P-256' });
+
+  const servers: ChildProcess[] = [];
+  try {
+    const bare = await startServer('fastify', dir);
+    servers.push(bare.child);
+    const brokerSrv = await startServer('broker', dir);
+    servers.push(brokerSrv.child);
+    const https = await startServer('https', dir);
+    servers.push(https.child);
+
+    console.log(`warm-up (2 s each), then ${duration} s per run, ${connections} connections, keep-alive`);
+    await keepAlive('warm-up', bare.url, token, connections, 2);
+    await keepAlive('warm-up', brokerSrv.url, token, connections, 2);
+    const fastify = await keepAlive('bare fastify route', bare.url, token, connections, duration);
+    const brokered = await keepAlive('broker: JWT-SVID -> ephemeral', brokerSrv.url, token, connections, duration);
+    const ratio = brokered.requestsPerSecond / fastify.requestsPerSecond;
+
+    const client = { cert: web.certPem, key: web.keyPem };
+    await newConnections('warm-up', https.url, '/', client, 16, 1);
+    const bareTls = await newConnections('bare node https (mTLS)', https.url, '/', client, 16, duration);
+    const brokerTls = await newConnections(
+      'broker: new mTLS connection per request',
+      brokerSrv.url,
+      '/v1/credentials/orders-db',
+      client,
+      16,
+      duration,
+    );
+
+    const f = (n: number, d = 0) => n.toFixed(d).padStart(8);
+    console.log('\nkeep-alive requests (JWT-SVID bearer, POST /v1/credentials/orders-db)');
+    console.log(`  ${'what'.padEnd(40)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} non-2xx errors`);
+    for (const r of [fastify, brokered])
+      console.log(`  ${r.name.padEnd(40)} ${f(r.requestsPerSecond)} ${f(r.p50Ms, 1)} ${f(r.p99Ms, 1)} ${r.non2xx} ${r.errors}`);
+    console.log(
+      `  broker/bare throughput ${ratio.toFixed(2)} (target >= ${THROUGHPUT_RATIO_TARGET}), broker p99 ${brokered.p99Ms} ms (target < ${P99_TARGET_MS})`,
+    );
+    console.log('\nnew mTLS connections (X.509-SVID client certificate, one request each, 16 concurrent)');
+    console.log(`  ${'what'.padEnd(40)} ${'conn/s'.padStart(8)} ${'p99 ms'.padStart(8)} failures`);
+    for (const r of [bareTls, brokerTls])
+      console.log(`  ${r.name.padEnd(40)} ${f(r.connectionsPerSecond)} ${f(r.p99Ms, 1)} ${r.failures}`);
+    console.log(`  broker/bare ${(brokerTls.connectionsPerSecond / bareTls.connectionsPerSecond).toFixed(2)}`);
+
+    const short: string[] = [];
+    if (ratio < THROUGHPUT_RATIO_TARGET) short.push(`throughput ratio ${ratio.toFixed(2)}`);
+    if (brokered.p99Ms >= P99_TARGET_MS) short.push(`p99 ${brokered.p99Ms} ms`);
+    if (brokered.non2xx > 0 || brokered.errors > 0) short.push(`${brokered.non2xx} non-2xx, ${brokered.errors} errors`);
+    if (short.length > 0) {
+      console.log(`\nbelow target: ${short.join(', ')}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    for (const c of servers) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
