@@ -56,6 +56,7 @@ describe('meshbridge map', () => {
         'fingerprint',
         'mesh',
         'meshIdentity',
+        'owner',
         'rule',
         'spiffeId',
       ]);

@@ -16,6 +16,7 @@ export interface MapJson {
     meshIdentity: string;
     spiffeId: string;
     rule: number;
+    owner: string | null;
   }[];
   unmapped: { fingerprint: string; meshIdentity: string | null }[];
   problems: MappingProblem[];
@@ -32,6 +33,7 @@ export function mapJson(result: MappingResult, extraProblems: readonly MappingPr
       meshIdentity: m.meshIdentity,
       spiffeId: m.spiffeId,
       rule: m.rule,
+      owner: m.owner,
     })),
     unmapped: result.unmapped.map((u) => ({ fingerprint: u.fingerprint, meshIdentity: u.meshIdentity })),
     problems: [...result.problems, ...extraProblems],
