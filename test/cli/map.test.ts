@@ -68,6 +68,7 @@ describe('meshbridge map', () => {
       meshIdentity: 'foo.ns1.serviceaccount.identity.linkerd.cluster.local',
       spiffeId: `spiffe://${TD}/ns/ns1/sa/foo`,
       rule: 1,
+      owner: expect.toSatisfy((o: unknown) => o === null || typeof o === 'string'),
     });
     expect(j.unmapped).toEqual([]);
     expect(j.problems).toEqual([]);
