@@ -15,6 +15,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, request } from 'node:https';
 import { tmpdir } from 'node:os';
+import { createSecureContext } from 'node:tls';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
@@ -54,9 +55,13 @@ async function serve(kind: string, dir: string): Promise<void> {
   const key = readFileSync(files('broker.key'), 'utf8');
   let port: number;
   if (kind === 'broker') {
-    const config = parseBrokerConfig(readFileSync(files('meshbridge.yaml'), 'utf8'), { baseDir: dir, env: {} });
+    const config = parseBrokerConfig(readFileSync(files('meshbridge.yaml'), 'utf8'), {
+      baseDir: dir,
+      env: {},
+    });
     const store = await openStore(files('bench.db'));
-    if (process.env.BENCH_SYNC) await sql.raw(`PRAGMA synchronous = ${process.env.BENCH_SYNC}`).execute(store.db);
+    if (process.env.BENCH_SYNC)
+      await sql.raw(`PRAGMA synchronous = ${process.env.BENCH_SYNC}`).execute(store.db);
     const server = await createBrokerServer(config, {
       store,
       logger: pino(
@@ -75,24 +80,35 @@ async function serve(kind: string, dir: string): Promise<void> {
           response: {
             200: {
               type: 'object',
-              properties: { name: { type: 'string' }, ttlSeconds: { type: 'integer' }, secret: { type: 'object', additionalProperties: { type: 'string' } } },
+              properties: {
+                name: { type: 'string' },
+                ttlSeconds: { type: 'integer' },
+                secret: { type: 'object', additionalProperties: { type: 'string' } },
+              },
             },
           },
         },
       },
-      async (req) => ({ name: (req.params as { name: string }).name, ttlSeconds: 300, secret: { password: 'x'.repeat(32) } }),
+      async (req) => ({
+        name: (req.params as { name: string }).name,
+        ttlSeconds: 300,
+        secret: { password: 'x'.repeat(32) },
+      }),
     );
     await app.listen({ host: '127.0.0.1', port: 0 });
     port = (app.server.address() as { port: number }).port;
   } else {
-    const server = createHttpsServer({ cert, key, requestCert: true, rejectUnauthorized: false }, (req, res) => {
-      req.resume();
-      req.on('end', () => {
-        const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate();
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ subject: peer.subjectaltname ?? '' }));
-      });
-    });
+    const server = createHttpsServer(
+      { cert, key, requestCert: true, rejectUnauthorized: false },
+      (req, res) => {
+        req.resume();
+        req.on('end', () => {
+          const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate();
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ subject: peer.subjectaltname ?? '' }));
+        });
+      },
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as { port: number }).port;
   }
@@ -123,7 +139,13 @@ interface KeepAliveResult {
   errors: number;
 }
 
-async function keepAlive(name: string, url: string, token: string, connections: number, duration: number): Promise<KeepAliveResult> {
+async function keepAlive(
+  name: string,
+  url: string,
+  token: string,
+  connections: number,
+  duration: number,
+): Promise<KeepAliveResult> {
   const r = await autocannon({
     url: `${url}/v1/credentials/orders-db`,
     method: 'POST',
@@ -161,6 +183,8 @@ async function newConnections(
   seconds: number,
 ): Promise<HandshakeResult> {
   const u = new URL(url);
+  // One client context (parsed once): the load generator should not time its own PEM parsing.
+  const secureContext = createSecureContext({ cert: client.cert, key: client.key });
   const deadline = Date.now() + seconds * 1000;
   const latencies: number[] = [];
   let failures = 0;
@@ -176,8 +200,7 @@ async function newConnections(
           agent: false,
           rejectUnauthorized: false,
           servername: 'localhost',
-          cert: client.cert,
-          key: client.key,
+          secureContext,
           headers: { 'content-type': 'application/json', connection: 'close' },
         },
         (res) => {
@@ -258,7 +281,13 @@ async function main(): Promise<void> {
     await keepAlive('warm-up', bare.url, token, connections, 2);
     await keepAlive('warm-up', brokerSrv.url, token, connections, 2);
     const fastify = await keepAlive('bare fastify route', bare.url, token, connections, duration);
-    const brokered = await keepAlive('broker: JWT-SVID -> ephemeral', brokerSrv.url, token, connections, duration);
+    const brokered = await keepAlive(
+      'broker: JWT-SVID -> ephemeral',
+      brokerSrv.url,
+      token,
+      connections,
+      duration,
+    );
     const ratio = brokered.requestsPerSecond / fastify.requestsPerSecond;
 
     const client = { cert: web.certPem, key: web.keyPem };
@@ -275,9 +304,13 @@ async function main(): Promise<void> {
 
     const f = (n: number, d = 0) => n.toFixed(d).padStart(8);
     console.log('\nkeep-alive requests (JWT-SVID bearer, POST /v1/credentials/orders-db)');
-    console.log(`  ${'what'.padEnd(40)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} non-2xx errors`);
+    console.log(
+      `  ${'what'.padEnd(40)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} non-2xx errors`,
+    );
     for (const r of [fastify, brokered])
-      console.log(`  ${r.name.padEnd(40)} ${f(r.requestsPerSecond)} ${f(r.p50Ms, 1)} ${f(r.p99Ms, 1)} ${r.non2xx} ${r.errors}`);
+      console.log(
+        `  ${r.name.padEnd(40)} ${f(r.requestsPerSecond)} ${f(r.p50Ms, 1)} ${f(r.p99Ms, 1)} ${r.non2xx} ${r.errors}`,
+      );
     console.log(
       `  broker/bare throughput ${ratio.toFixed(2)} (target >= ${THROUGHPUT_RATIO_TARGET}), broker p99 ${brokered.p99Ms} ms (target < ${P99_TARGET_MS})`,
     );
@@ -285,12 +318,15 @@ async function main(): Promise<void> {
     console.log(`  ${'what'.padEnd(40)} ${'conn/s'.padStart(8)} ${'p99 ms'.padStart(8)} failures`);
     for (const r of [bareTls, brokerTls])
       console.log(`  ${r.name.padEnd(40)} ${f(r.connectionsPerSecond)} ${f(r.p99Ms, 1)} ${r.failures}`);
-    console.log(`  broker/bare ${(brokerTls.connectionsPerSecond / bareTls.connectionsPerSecond).toFixed(2)}`);
+    console.log(
+      `  broker/bare ${(brokerTls.connectionsPerSecond / bareTls.connectionsPerSecond).toFixed(2)}`,
+    );
 
     const short: string[] = [];
     if (ratio < THROUGHPUT_RATIO_TARGET) short.push(`throughput ratio ${ratio.toFixed(2)}`);
     if (brokered.p99Ms >= P99_TARGET_MS) short.push(`p99 ${brokered.p99Ms} ms`);
-    if (brokered.non2xx > 0 || brokered.errors > 0) short.push(`${brokered.non2xx} non-2xx, ${brokered.errors} errors`);
+    if (brokered.non2xx > 0 || brokered.errors > 0)
+      short.push(`${brokered.non2xx} non-2xx, ${brokered.errors} errors`);
     if (short.length > 0) {
       console.log(`\nbelow target: ${short.join(', ')}`);
       process.exitCode = 1;

@@ -30,7 +30,7 @@ import { LeaseManager, newLeaseId } from './leases.js';
 import { evaluate, type Obtainable, obtainable } from './policy/evaluate.js';
 import type { PolicyHolder } from './policy/holder.js';
 import { RateLimiter, type RateLimitOptions } from './ratelimit.js';
-import { BatchWriter, type SightingDelta } from './writer.js';
+import { BatchWriter, type SightingDelta, type Writer } from './writer.js';
 
 export interface BrokerOptions {
   store: Store;
@@ -49,6 +49,13 @@ export interface BrokerOptions {
   retryAfterSeconds?: number;
   strict?: boolean;
   claimTtlSeconds?: number;
+  /**
+   * Called after every recorded decision (metrics: requests by credential, decision and
+   * code; backend latency). Must not throw; the record holds no secret.
+   */
+  onDecision?: (record: AuditRecord, timing: { backendMs?: number }) => void;
+  /** Where leases and audit records are written (default: a BatchWriter on `store`). */
+  writer?: Writer;
 }
 
 export interface RequestContext {
@@ -92,7 +99,7 @@ export class Broker {
   readonly trust: TrustSource;
   readonly backends: ReadonlyMap<string, CredentialBackend>;
   readonly leases: LeaseManager;
-  readonly writer: BatchWriter;
+  readonly writer: Writer;
   readonly logger: Logger;
   readonly instance: string;
   readonly clock: Clock;
@@ -114,7 +121,7 @@ export class Broker {
     this.clock = o.clock ?? systemClock;
     this.instance = o.instance ?? `broker-${randomUUID().slice(0, 8)}`;
     this.retryAfterSeconds = o.retryAfterSeconds ?? 5;
-    this.writer = new BatchWriter(o.store);
+    this.writer = o.writer ?? new BatchWriter(o.store);
     this.leases = new LeaseManager({
       store: o.store,
       writer: this.writer,
@@ -123,6 +130,7 @@ export class Broker {
       instance: this.instance,
       clock: this.clock,
       ...(o.claimTtlSeconds === undefined ? {} : { claimSeconds: o.claimTtlSeconds }),
+      ...(o.onDecision === undefined ? {} : { onRevoked: (r: AuditRecord) => this.decided(r) }),
     });
     this.limiter =
       o.rateLimit === false || o.rateLimit === undefined
@@ -303,6 +311,7 @@ export class Broker {
     }
     const leaseId = newLeaseId();
     let issued: Awaited<ReturnType<CredentialBackend['issue']>>;
+    const started = performance.now();
     try {
       issued = await backend.issue({
         credential: credential.name,
@@ -317,12 +326,17 @@ export class Broker {
       const status = unavailable ? 503 : 502;
       const code = coded?.code ?? 'BACKEND_ERROR';
       const reason = `backend "${backend.name}" could not issue "${credential.name}": ${(err as Error).message}`;
-      await this.record({ ...base, decision: 'error', code, reason, status, policyRule: d.rule });
+      await this.record(
+        { ...base, decision: 'error', code, reason, status, policyRule: d.rule },
+        undefined,
+        performance.now() - started,
+      );
       throw new BrokerError(code, reason, {
         status,
         ...(unavailable ? { retryAfter: this.retryAfterSeconds } : {}),
       });
     }
+    const backendMs = performance.now() - started;
     const ceiling = now.getTime() + d.ttlSeconds * 1000;
     const expiresAt = new Date(Math.min(issued.expiresAt.getTime(), ceiling));
     // Backends count in whole seconds (a token's exp); report the TTL granted, not the fraction lost.
@@ -395,6 +409,7 @@ export class Broker {
       );
     }
     logAudit(this.logger, audit);
+    this.decided(audit, backendMs);
     return {
       name: credential.name,
       leaseId,
@@ -570,7 +585,7 @@ export class Broker {
   }
 
   /** Stores then logs one decision; a store failure fails the request (503 AUDIT_UNAVAILABLE). */
-  private async record(audit: AuditRecord, sighting?: SightingDelta): Promise<void> {
+  private async record(audit: AuditRecord, sighting?: SightingDelta, backendMs?: number): Promise<void> {
     try {
       await this.writer.write({
         audits: [auditRow(audit)],
@@ -591,6 +606,16 @@ export class Broker {
       );
     }
     logAudit(this.logger, audit);
+    this.decided(audit, backendMs);
+  }
+
+  private decided(audit: AuditRecord, backendMs?: number): void {
+    if (this.o.onDecision === undefined) return;
+    try {
+      this.o.onDecision(audit, backendMs === undefined ? {} : { backendMs });
+    } catch {
+      // metrics must never fail a request
+    }
   }
 }
 

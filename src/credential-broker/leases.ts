@@ -22,7 +22,7 @@ import { type AuditRecord, auditRow, logAudit, newAuditId, timeOrderedId } from 
 import type { CredentialBackend } from './backends/index.js';
 import type { BrokerLeasesTable, BrokerTables } from './schema.js';
 import { brokerDb } from './schema.js';
-import type { BatchWriter } from './writer.js';
+import type { Writer } from './writer.js';
 
 /** Advisory lock key of the sweeper, under the store's namespace. */
 export const SWEEPER_LOCK_KEY = 6;
@@ -93,7 +93,7 @@ export interface RevokeOutcome {
 
 export interface LeaseManagerOptions {
   store: Store;
-  writer: BatchWriter;
+  writer: Writer;
   backends: ReadonlyMap<string, CredentialBackend>;
   logger: Logger;
   /** This process's id, recorded as claim holder and in audit records. */
@@ -103,6 +103,8 @@ export interface LeaseManagerOptions {
   claimSeconds?: number;
   /** Back-off before a failed revocation is tried again (default 30 s). */
   retrySeconds?: number;
+  /** Called after each recorded revocation (metrics). */
+  onRevoked?: (record: AuditRecord) => void;
 }
 
 export interface SweepReport {
@@ -260,6 +262,11 @@ export class LeaseManager {
       return { outcome: 'failed', lease: claimed, error: err as Error };
     }
     logAudit(this.o.logger, audit);
+    try {
+      this.o.onRevoked?.(audit);
+    } catch {
+      // metrics must never fail a revocation
+    }
     return {
       outcome: 'revoked',
       lease: { ...claimed, revokedAt: new Date(at), revokeReason: reason, revokedBy: this.o.instance },

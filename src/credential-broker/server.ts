@@ -57,12 +57,14 @@ import { createBrokerLogger } from './audit.js';
 import { bearerToken, type Caller, type MeshIdentityMapper, templateMapper } from './auth/identity.js';
 import { type TrustSource, TrustStore } from './auth/trust.js';
 import { type CredentialBackend, createBackend } from './backends/index.js';
-import { Broker, type RequestContext } from './broker.js';
+import { Broker, type BrokerOptions, type RequestContext } from './broker.js';
 import { type BrokerConfig, backendCatalog } from './config.js';
 import { BrokerError, httpStatusOf, unauthenticated } from './errors.js';
 import { buildOpenApi, type RouteDoc } from './openapi.js';
 import { PolicyHolder } from './policy/holder.js';
 import { ServingIdentity } from './serving.js';
+import type { Writer } from './writer.js';
+import { ThreadedWriter } from './writer-thread.js';
 
 export interface BrokerPluginOptions {
   broker: Broker;
@@ -425,6 +427,8 @@ export interface BrokerServerDeps {
   x509Source?: X509Source;
   jwtSource?: JwtSource;
   env?: NodeJS.ProcessEnv;
+  /** Metrics hook: every recorded decision (see BrokerOptions.onDecision). */
+  onDecision?: BrokerOptions['onDecision'];
 }
 
 export type BrokerApp = FastifyInstance<HttpsServer, IncomingMessage, ServerResponse, Logger>;
@@ -547,6 +551,21 @@ export async function createBrokerServer(
       cleanups.push(() => opened.close());
     }
 
+    // SQLite commits (and their fsync) run in a thread of their own, beside the event loop.
+    let writer: Writer | undefined;
+    if (store.dialect === 'sqlite' && store.target !== ':memory:' && config.writerThread) {
+      try {
+        const threaded = await ThreadedWriter.start(store.target);
+        cleanups.push(() => threaded.close());
+        writer = threaded;
+      } catch (err) {
+        logger.warn(
+          { err: { message: (err as Error).message } },
+          'store writer thread unavailable; writing on the main thread',
+        );
+      }
+    }
+
     const mapper = deps.mapper ?? mapperFromConfig(config);
     const broker = new Broker({
       store,
@@ -566,6 +585,8 @@ export async function createBrokerServer(
       retryAfterSeconds: config.retryAfterSeconds,
       strict: config.strict,
       claimTtlSeconds: config.sweeper.claimTtlSeconds,
+      ...(deps.onDecision === undefined ? {} : { onDecision: deps.onDecision }),
+      ...(writer === undefined ? {} : { writer }),
     });
     cleanups.push(() => broker.close());
 

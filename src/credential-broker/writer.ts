@@ -35,6 +35,14 @@ export interface WriteSet {
   revocations?: LeaseRevocation[];
 }
 
+/** Where the broker's rows go: a BatchWriter on this thread, or a ThreadedWriter. */
+export interface Writer {
+  /** Resolves once the rows are committed. */
+  write(set: WriteSet): Promise<void>;
+  /** Waits until everything queued so far is committed or failed. */
+  flush(): Promise<void>;
+}
+
 interface Pending {
   set: WriteSet;
   resolve: () => void;
@@ -43,7 +51,7 @@ interface Pending {
 
 type Trx = import('kysely').Kysely<BrokerTables>;
 
-export class BatchWriter {
+export class BatchWriter implements Writer {
   private queue: Pending[] = [];
   private draining = false;
   private idle: Promise<void> = Promise.resolve();
@@ -112,8 +120,10 @@ export class BatchWriter {
       const db = trx as unknown as Trx;
       // The hot inserts are written as plain multi-row SQL: the query builder's cost per
       // row and column was most of the broker's time under load.
-      for (const chunk of chunks(leases, 200)) await db.executeQuery(insertMany(dialect, 'broker_leases', LEASE_COLUMNS, chunk));
-      for (const chunk of chunks(audits, 200)) await db.executeQuery(insertMany(dialect, 'broker_audit', AUDIT_COLUMNS, chunk));
+      for (const chunk of chunks(leases, 200))
+        await db.executeQuery(insertMany(dialect, 'broker_leases', LEASE_COLUMNS, chunk));
+      for (const chunk of chunks(audits, 200))
+        await db.executeQuery(insertMany(dialect, 'broker_audit', AUDIT_COLUMNS, chunk));
       for (const r of revocations) {
         const res = await db
           .updateTable('broker_leases')
@@ -230,7 +240,10 @@ export function insertMany<R extends object>(
     }
     tuples.push(`(${marks.join(', ')})`);
   }
-  return CompiledQuery.raw(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')}`, parameters);
+  return CompiledQuery.raw(
+    `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')}`,
+    parameters,
+  );
 }
 
 interface SightingRow {

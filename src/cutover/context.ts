@@ -499,13 +499,4 @@ export async function gateInputs(db: Db | Trx, overlapSeconds: number): Promise<
   };
 }
 
-/** The dry run depends on the inventory, roots and sightings; the simulation also on edges and phases. */
-export function sameTrustInputs(a: GateInputs, b: GateInputs): boolean {
-  return a.inventory === b.inventory && a.roots === b.roots && a.observations === b.observations && a.overlapSeconds === b.overlapSeconds;
-}
-
-export function sameSimulationInputs(a: GateInputs, b: GateInputs): boolean {
-  return sameTrustInputs(a, b) && a.edges === b.edges && a.transitions === b.transitions;
-}
-
 export { dbOf, sql };

@@ -27,8 +27,6 @@ import {
   type ScopeRow,
   type Scopes,
   type ScopeWorkload,
-  sameSimulationInputs,
-  sameTrustInputs,
   scopeOfWorkload,
   workloadsByKey,
 } from './context.js';
@@ -141,23 +139,25 @@ function mappedPredicate(runId: string) {
 
 interface Evaluated {
   from: string;
-  inputs: GateInputs;
   checks: { id: CheckId; passed: boolean; blockers: Blocker[] }[];
 }
 
-/** The last stored evaluation of each (scope, phase). */
-async function lastEvaluations(db: Db): Promise<Map<string, Evaluated>> {
-  const rows = await sql<{ scope: string; phase: string; from_phase: string; inputs: string; evidence: string }>`
-    SELECT scope, phase, from_phase, inputs, evidence FROM (
-      SELECT scope, phase, from_phase, inputs, evidence,
+/**
+ * The last stored evaluation of each (scope, phase) that was made on exactly the current
+ * inputs (so two evaluations at the same injected instant cannot shadow each other).
+ */
+async function lastEvaluations(db: Db, inputs: GateInputs): Promise<Map<string, Evaluated>> {
+  const rows = await sql<{ scope: string; phase: string; from_phase: string; evidence: string }>`
+    SELECT scope, phase, from_phase, evidence FROM (
+      SELECT scope, phase, from_phase, evidence,
         ROW_NUMBER() OVER (PARTITION BY scope, phase ORDER BY evaluated_at DESC, id DESC) AS rn
-      FROM cutover_gate_evidence
+      FROM cutover_gate_evidence WHERE inputs = ${JSON.stringify(inputs)}
     ) t WHERE rn = 1`.execute(db);
   const out = new Map<string, Evaluated>();
   for (const r of rows.rows) {
     try {
       const ev = JSON.parse(r.evidence) as { checks?: Evaluated['checks'] };
-      out.set(`${r.scope}\u0000${r.phase}`, { from: r.from_phase, inputs: JSON.parse(r.inputs) as GateInputs, checks: ev.checks ?? [] });
+      out.set(`${r.scope}\u0000${r.phase}`, { from: r.from_phase, checks: ev.checks ?? [] });
     } catch {
       // unreadable evidence counts as not evaluated
     }
@@ -238,8 +238,8 @@ export async function cutoverStatus(store: Store, opts: StatusOptions = {}): Pro
   const edges = needed.has('workloads-and-peers-in-dual-trust') ? await loadEdges(db) : null;
   const edgeEnds = edges !== null ? await workloadsByKey(db, edges) : new Map<string, ScopeWorkload[]>();
   const expensive = EXPENSIVE_CHECKS.some((c) => needed.has(c));
-  const evaluations = expensive ? await lastEvaluations(db) : new Map<string, Evaluated>();
   const inputs = expensive ? await gateInputs(db, overlapSeconds) : null;
+  const evaluations = inputs !== null ? await lastEvaluations(db, inputs) : new Map<string, Evaluated>();
 
   const out: ScopeStatus[] = [];
   for (const s of shown) {
@@ -325,12 +325,7 @@ function eg(a: NsAgg): string {
 
 function cached(ctx: Agg, id: CheckId): Blocker[] {
   const e = ctx.evaluation;
-  const fresh =
-    e !== undefined &&
-    e.from === ctx.s.phase &&
-    ctx.inputs !== null &&
-    (id === 'edge-simulation' ? sameSimulationInputs(e.inputs, ctx.inputs) : sameTrustInputs(e.inputs, ctx.inputs));
-  const check = fresh ? e!.checks.find((c) => c.id === id) : undefined;
+  const check = e !== undefined && e.from === ctx.s.phase ? e.checks.find((c) => c.id === id) : undefined;
   if (check === undefined) {
     return [
       {

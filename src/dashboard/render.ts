@@ -24,6 +24,7 @@ export function renderPage(data: DashboardData, opts: PageOptions): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(opts.title)}</title>
+<link rel="icon" href="data:,">
 <style>${CSS}</style>
 </head>
 <body data-digest="${esc(data.digest)}" data-refresh="${opts.refreshSeconds}" data-api="${esc(opts.apiPath)}" data-page="${esc(opts.pagePath)}">
@@ -212,7 +213,7 @@ ${d.history
   .slice(0, 50)
   .map(
     (h) =>
-      `<tr class="${h.kind}"><td>${esc(h.at.slice(0, 19).replace('T', ' '))}</td><td>${esc(h.scope)}${h.via ? ` <span class="muted">(with ${esc(h.via)})</span>` : ''}</td><td><span class="phase phase-${esc(h.from)}">${esc(h.from)}</span> → <span class="phase phase-${esc(h.to)}">${esc(h.to)}</span>${h.kind === 'rollback' ? ' <strong>rollback</strong>' : ''}</td><td>${esc(h.by)}</td><td>${h.reason ? esc(h.reason) : h.evidence ? `gate evidence <code>${esc(h.evidence.slice(0, 12))}</code>` : ''}</td></tr>`,
+      `<tr class="${h.kind}"><td>${esc(h.at.slice(0, 19).replace('T', ' '))}</td><td>${esc(h.scope)}${h.via ? ` <span class="muted">(with ${esc(h.via)})</span>` : ''}</td><td><span class="phase phase-${esc(h.from)}">${esc(h.from)}</span> → <span class="phase phase-${esc(h.to)}">${esc(h.to)}</span>${h.kind === 'rollback' ? ' <strong>rollback</strong>' : ''}</td><td>${esc(h.by)}</td><td>${h.reason ? esc(h.reason) : h.evidence ? `<span class="muted">gate ${esc(h.evidence)}</span>` : ''}</td></tr>`,
   )
   .join('\n')}
 </tbody></table>`

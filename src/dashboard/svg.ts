@@ -168,7 +168,7 @@ export function funnel(states: { state: string; count: number }[], opts: { width
     const x = 110 + (width - 160 - w) / 2;
     out.push(
       `<text x="100" y="${y + 19}" text-anchor="end" font-size="12" fill="${COLORS.text}">${esc(s.state)}</text>`,
-      `<rect x="${n(x)}" y="${y + 2}" width="${n(w)}" height="${rowH - 6}" rx="4" fill="${palette[i % palette.length]}" opacity="${s.count === 0 ? 0.25 : 0.9}"><title>${esc(`${s.count} key(s) ${s.state}`)}</title></rect>`,
+      `<rect data-state="${esc(s.state)}" data-count="${s.count}" x="${n(x)}" y="${y + 2}" width="${n(w)}" height="${rowH - 6}" rx="4" fill="${palette[i % palette.length]}" opacity="${s.count === 0 ? 0.25 : 0.9}"><title>${esc(`${s.count} key(s) ${s.state}`)}</title></rect>`,
       `<text x="${n(x + w / 2)}" y="${y + 19}" text-anchor="middle" font-size="12" font-weight="600" fill="#fff">${s.count}</text>`,
     );
   });
@@ -190,8 +190,8 @@ export interface TimelineBar {
  * expiries) gets most of the width, the years after it the rest. `now` is a line.
  */
 export function timeline(bars: TimelineBar[], nowMs: number, opts: { width?: number; nearDays?: number; label?: string } = {}): string {
-  const width = opts.width ?? 900;
-  const labelW = 260;
+  const width = opts.width ?? 1000;
+  const labelW = 300;
   const right = 16;
   const rowH = 22;
   const top = 26;
@@ -241,15 +241,19 @@ export function timeline(bars: TimelineBar[], nowMs: number, opts: { width?: num
     const x2 = Math.max(x1 + 2, x(b.end));
     const cut = b.end > tEnd;
     out.push(
-      `<text x="${labelW - 8}" y="${y + 15}" text-anchor="end" font-size="11" fill="${COLORS.text}">${esc(truncate(b.label, 42))}<title>${esc(b.label)}</title></text>`,
+      `<text x="${labelW - 8}" y="${y + 15}" text-anchor="end" font-size="11" fill="${COLORS.text}">${esc(truncate(b.label, 46))}<title>${esc(b.label)}</title></text>`,
     );
     const tip = `${b.label}: ${new Date(b.start).toISOString().slice(0, 10)} → ${new Date(b.end).toISOString().slice(0, 10)}${b.note ? ` (${b.note})` : ''}`;
     out.push(
       `<rect x="${n(x1)}" y="${y + 4}" width="${n(x2 - x1)}" height="${rowH - 8}" rx="3" fill="${b.color}" opacity="${b.band ? 0.35 : 0.85}"${b.dashed ? ` stroke="${b.color}" stroke-dasharray="4 3" fill-opacity="0.15"` : ''}><title>${esc(tip)}</title></rect>`,
     );
-    const endText = `${cut ? '→ ' : ''}${new Date(b.end).toISOString().slice(0, 10)}`;
-    const tx = Math.min(x2 + 4, labelW + plotW - 64);
-    out.push(`<text x="${n(tx)}" y="${y + 15}" font-size="10" fill="${COLORS.muted}">${esc(endText)}</text>`);
+    const endText = `${new Date(b.end).toISOString().slice(0, 10)}${cut ? ' →' : ''}`;
+    const inside = x2 + 70 > labelW + plotW;
+    out.push(
+      inside
+        ? `<text x="${n(x2 - 4)}" y="${y + 15}" text-anchor="end" font-size="10" fill="#fff">${esc(endText)}</text>`
+        : `<text x="${n(x2 + 4)}" y="${y + 15}" font-size="10" fill="${COLORS.muted}">${esc(endText)}</text>`,
+    );
   });
   const xn = x(nowMs);
   out.push(

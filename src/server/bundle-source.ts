@@ -116,18 +116,19 @@ export class StoreBundleSource implements BundleEndpointSource {
       const phase = this.o.phase === 'auto' ? await autoPhase(this.store, scope.mesh) : this.o.phase;
       const cut = bundleForPhase(composition, phase === 'retired' ? 'spiffe-only' : phase);
       const trustDomains = [];
-      for (const td of cut.trustDomains) {
+      // A trust domain with nothing trusted in this phase is not served (its own authority serves it).
+      for (const td of cut.trustDomains.filter((t) => t.roots.length > 0 || t.jwtKeys.length > 0)) {
         let sequence: bigint;
         try {
           const published = await publishBundleVersion(
             this.store,
-            { scope: scope.name, trustDomain: td.name, digest: td.digest, phase, roots: td.roots.map((r) => r.fingerprint) },
+            { scope: seriesOf(scope.name), trustDomain: td.name, digest: td.digest, phase, roots: td.roots.map((r) => r.fingerprint) },
             { clock },
           );
           sequence = published.sequence;
         } catch {
           // Another replica published at the same moment: take what it recorded.
-          const cur = await loadBundleSequence(this.store, scope.name, td.name);
+          const cur = await loadBundleSequence(this.store, seriesOf(scope.name), td.name);
           sequence = cur?.sequence ?? 1n;
         }
         trustDomains.push({ ...td, sequence });
@@ -150,6 +151,11 @@ export class StoreBundleSource implements BundleEndpointSource {
       this.o.logger?.warn({ err: { message: e.message, code: e.code } }, 'bundle not recomposed; the previous one stays');
     }
   }
+}
+
+/** The endpoint's own sequence series per scope, apart from `bundle build`'s (which may build other phases). */
+function seriesOf(scope: string): string {
+  return `endpoint:${scope}`;
 }
 
 /** The least advanced phase of the meshes in the cutover (what every workload still needs trusted). */

@@ -60,4 +60,24 @@ describe('limits and failures', () => {
     });
     expect(denied.status).toBe(503); // a denial that cannot be recorded fails too
   });
+
+  it('tells a metrics hook about every decision, with the backend latency of issuances', async () => {
+    const seen: { decision: string; code: string; credential?: string; backendMs?: number }[] = [];
+    b = await startBroker({
+      deps: {
+        onDecision: (r, t) =>
+          seen.push({ decision: r.decision, code: r.code, credential: r.credential, backendMs: t.backendMs }),
+      },
+    });
+    await call(b.url, { path: '/v1/credentials/orders-db', body: {}, client: spireSvid(b.pki, WEB) });
+    await call(b.url, {
+      path: '/v1/credentials/orders-db',
+      body: {},
+      client: spireSvid(b.pki, 'spiffe://example.org/x/y'),
+    });
+    expect(seen).toEqual([
+      { decision: 'allow', code: 'ALLOWED', credential: 'orders-db', backendMs: expect.any(Number) },
+      { decision: 'deny', code: 'POLICY_NO_RULE', credential: 'orders-db', backendMs: undefined },
+    ]);
+  });
 });
