@@ -77,8 +77,9 @@ CREATE TABLE cutover_observations (
 CREATE INDEX cutover_observations_workload_idx ON cutover_observations (workload, at);
 CREATE INDEX cutover_observations_at_idx ON cutover_observations (at);
 
--- Derived from the observations: one row per workload with its latest sighting, so that
--- progress per scope is one GROUP BY. A workload is (mesh, cluster, namespace, name), where
+-- Derived from the observations: one row per workload with its latest sighting (and what
+-- the stored mapping and SPIRE entry dump say of it), so that progress and the gates per
+-- scope are one GROUP BY. A workload is (mesh, cluster, namespace, name), where
 -- name is the service account (or the identity when there is none).
 CREATE TABLE cutover_workloads (
   workload TEXT PRIMARY KEY,
@@ -96,11 +97,18 @@ CREATE TABLE cutover_workloads (
   last_not_before TEXT NOT NULL,
   last_spiffe_id TEXT,
   last_issuer_fingerprint TEXT,
-  last_issuer_kind TEXT NOT NULL
+  last_issuer_kind TEXT NOT NULL,
+  -- what the latest mapping run maps the workload to (NULL: unmapped), and that run's id
+  mapped_spiffe_id TEXT,
+  mapping_run TEXT,
+  -- whether the latest SPIRE entry dump holds an entry for mapped_spiffe_id, and that dump's id
+  has_entry INTEGER NOT NULL DEFAULT 0,
+  entry_dump TEXT
 );
 CREATE INDEX cutover_workloads_scope_idx ON cutover_workloads (mesh, cluster, namespace, last_issuer_kind);
 CREATE INDEX cutover_workloads_wkey_idx ON cutover_workloads (wkey);
 CREATE INDEX cutover_workloads_identity_idx ON cutover_workloads (mesh_identity);
+CREATE INDEX cutover_workloads_mapped_idx ON cutover_workloads (mapped_spiffe_id);
 
 -- Every inventoried workload certificate, classified by the issuer it chains to.
 CREATE TABLE cutover_certificates (
@@ -140,7 +148,8 @@ CREATE INDEX cutover_edges_destination_idx ON cutover_edges (destination_key);
 -- Counters that also serve as row locks: every transition updates `transitions` first (so
 -- transitions, and the nesting checks they make, run one at a time on both databases);
 -- `observations` grows with every ingest or sighting; `edges` with every new edge list.
--- `value` of `observations`: the digest of the SPIRE root set observations were classified with.
+-- `value` of `observations`: the digest of the SPIRE root set observations were classified with;
+-- of `mapping` / `entries`: the mapping run / SPIRE entry dump the workloads were last matched to.
 CREATE TABLE cutover_state (
   name TEXT PRIMARY KEY,
   serial BIGINT NOT NULL,
@@ -149,3 +158,5 @@ CREATE TABLE cutover_state (
 INSERT INTO cutover_state (name, serial, value) VALUES ('transitions', 0, NULL);
 INSERT INTO cutover_state (name, serial, value) VALUES ('observations', 0, NULL);
 INSERT INTO cutover_state (name, serial, value) VALUES ('edges', 0, NULL);
+INSERT INTO cutover_state (name, serial, value) VALUES ('mapping', 0, NULL);
+INSERT INTO cutover_state (name, serial, value) VALUES ('entries', 0, NULL);

@@ -128,8 +128,6 @@ export const BrokerConfigSchema = Type.Object(
     retryAfter: Type.Optional(Duration),
     /** Enforce every MUST of the X.509-SVID spec (default false: go-spiffe verdicts, warnings recorded). */
     strict: Type.Optional(Type.Boolean()),
-    /** SQLite stores: commit in a worker thread so fsyncs do not stall requests (default true). */
-    writerThread: Type.Optional(Type.Boolean()),
     logLevel: Type.Optional(
       Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
     ),
@@ -167,7 +165,6 @@ export interface BrokerConfig {
   rateLimit: false | { ratePerSecond: number; burst: number };
   retryAfterSeconds: number;
   strict: boolean;
-  writerThread: boolean;
   logLevel: string;
   /** The folder relative paths were resolved against. */
   baseDir: string;
@@ -320,7 +317,6 @@ export function parseBrokerConfig(text: string, opts: ParseConfigOptions = {}): 
     rateLimit: rl === undefined ? { ratePerSecond: 50, burst: 100 } : rl,
     retryAfterSeconds: Math.max(1, Math.ceil(seconds(doc.retryAfter, ['retryAfter'], 5))),
     strict: doc.strict ?? false,
-    writerThread: doc.writerThread ?? true,
     logLevel,
     baseDir,
     ...(opts.path === undefined ? {} : { file: opts.path }),

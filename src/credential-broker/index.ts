@@ -77,9 +77,12 @@ export type { BrokerTables } from './schema.js';
 export {
   type BrokerApp,
   type BrokerPluginOptions,
+  type BrokerRuntime,
   type BrokerServer,
   type BrokerServerDeps,
   brokerPlugin,
+  createBrokerRuntime,
   createBrokerServer,
 } from './server.js';
 export { ServingIdentity, type ServingMaterial } from './serving.js';
+export type { Writer, WriteSet } from './writer.js';

@@ -63,8 +63,6 @@ import { BrokerError, httpStatusOf, unauthenticated } from './errors.js';
 import { buildOpenApi, type RouteDoc } from './openapi.js';
 import { PolicyHolder } from './policy/holder.js';
 import { ServingIdentity } from './serving.js';
-import type { Writer } from './writer.js';
-import { ThreadedWriter } from './writer-thread.js';
 
 export interface BrokerPluginOptions {
   broker: Broker;
@@ -444,11 +442,30 @@ export interface BrokerServer {
   close(): Promise<void>;
 }
 
-/** Builds everything `meshbridge broker serve` runs; `listen()` starts serving. */
-export async function createBrokerServer(
+/** The broker without its HTTP face: for a server that mounts `brokerPlugin` itself (`meshbridge serve`). */
+export interface BrokerRuntime {
+  broker: Broker;
+  /** The broker's own serving certificate (files or Workload API), with an `update` event on rotation. */
+  serving: ServingIdentity;
+  policy: PolicyHolder;
+  trust: TrustSource;
+  logger: Logger;
+  store: Store;
+  /** Starts the expiry sweeper (when the config enables it). */
+  startSweeper(): void;
+  /** Stops the sweeper and the watchers, flushes writes, closes what was opened here. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the broker from its config section: Workload API sources, serving identity,
+ * trust (files and/or agent, or the injected dual-trust source), backends, policy,
+ * store. Nothing listens yet.
+ */
+export async function createBrokerRuntime(
   config: BrokerConfig,
   deps: BrokerServerDeps = {},
-): Promise<BrokerServer> {
+): Promise<BrokerRuntime> {
   const cleanups: (() => Promise<void> | void)[] = [];
   const cleanup = async () => {
     for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => undefined);
@@ -551,21 +568,6 @@ export async function createBrokerServer(
       cleanups.push(() => opened.close());
     }
 
-    // SQLite commits (and their fsync) run in a thread of their own, beside the event loop.
-    let writer: Writer | undefined;
-    if (store.dialect === 'sqlite' && store.target !== ':memory:' && config.writerThread) {
-      try {
-        const threaded = await ThreadedWriter.start(store.target);
-        cleanups.push(() => threaded.close());
-        writer = threaded;
-      } catch (err) {
-        logger.warn(
-          { err: { message: (err as Error).message } },
-          'store writer thread unavailable; writing on the main thread',
-        );
-      }
-    }
-
     const mapper = deps.mapper ?? mapperFromConfig(config);
     const broker = new Broker({
       store,
@@ -586,11 +588,37 @@ export async function createBrokerServer(
       strict: config.strict,
       claimTtlSeconds: config.sweeper.claimTtlSeconds,
       ...(deps.onDecision === undefined ? {} : { onDecision: deps.onDecision }),
-      ...(writer === undefined ? {} : { writer }),
     });
     cleanups.push(() => broker.close());
 
-    const app = Fastify({
+    return {
+      broker,
+      serving,
+      policy,
+      trust,
+      logger,
+      store,
+      startSweeper() {
+        if (config.sweeper.enabled) broker.leases.start(config.sweeper.intervalSeconds * 1000);
+      },
+      close: cleanup,
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+/** Builds everything `meshbridge broker serve` runs; `listen()` starts serving. */
+export async function createBrokerServer(
+  config: BrokerConfig,
+  deps: BrokerServerDeps = {},
+): Promise<BrokerServer> {
+  const rt = await createBrokerRuntime(config, deps);
+  const { broker, serving, policy, trust, logger, store } = rt;
+  let app: BrokerApp | undefined;
+  try {
+    const served: BrokerApp = Fastify({
       loggerInstance: logger,
       // The audit line is the log of every decision; per-request access lines would double it.
       logController: new LogController({ disableRequestLogging: true }),
@@ -602,28 +630,28 @@ export async function createBrokerServer(
         minVersion: 'TLSv1.2',
       },
     });
+    app = served;
     serving.on('update', (m) => {
-      app.server.setSecureContext({ cert: m.certPem, key: m.keyPem, minVersion: 'TLSv1.2' });
+      served.server.setSecureContext({ cert: m.certPem, key: m.keyPem, minVersion: 'TLSv1.2' });
       logger.info(
         { servingId: m.id?.toString(), notAfter: m.notAfter.toISOString() },
         'serving certificate swapped',
       );
     });
-    await app.register(brokerPlugin, { broker });
-    cleanups.push(() => app.close());
+    await served.register(brokerPlugin, { broker });
 
     const server: BrokerServer = {
-      app,
+      app: served,
       broker,
       serving,
       policy,
       url: '',
       async listen() {
-        const address = await app.listen({ host: config.listen.host, port: config.listen.port });
-        const port = (app.server.address() as { port: number }).port;
+        const address = await served.listen({ host: config.listen.host, port: config.listen.port });
+        const port = (served.server.address() as { port: number }).port;
         const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
         server.url = `https://${host}:${port}`;
-        if (config.sweeper.enabled) broker.leases.start(config.sweeper.intervalSeconds * 1000);
+        rt.startSweeper();
         const trustNow = trust.current();
         logger.info(
           {
@@ -641,11 +669,15 @@ export async function createBrokerServer(
         );
         return server.url;
       },
-      close: cleanup,
+      async close() {
+        await served.close();
+        await rt.close();
+      },
     };
     return server;
   } catch (err) {
-    await cleanup();
+    await app?.close().catch(() => undefined);
+    await rt.close();
     throw err;
   }
 }

@@ -35,7 +35,7 @@ export interface WriteSet {
   revocations?: LeaseRevocation[];
 }
 
-/** Where the broker's rows go: a BatchWriter on this thread, or a ThreadedWriter. */
+/** Where the broker's rows go (BatchWriter by default; an embedding server may supply its own). */
 export interface Writer {
   /** Resolves once the rows are committed. */
   write(set: WriteSet): Promise<void>;

@@ -389,7 +389,7 @@ export async function workloadsByKey(db: Db | Trx, edges: readonly StoredEdge[])
 }
 
 /** The workloads an edge end names, preferring those in the cluster of `near`, then its mesh. */
-function candidatesFor(everyone: Map<string, ScopeWorkload[]>, key: string, near: ScopeWorkload): ScopeWorkload[] {
+export function candidatesFor(everyone: Map<string, ScopeWorkload[]>, key: string, near: ScopeWorkload): ScopeWorkload[] {
   const all = everyone.get(key) ?? [];
   const sameCluster = all.filter((w) => w.mesh === near.mesh && w.cluster === near.cluster);
   if (sameCluster.length > 0) return sameCluster;

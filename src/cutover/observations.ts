@@ -343,13 +343,17 @@ async function upsertWorkloads(trx: Trx, rows: readonly WorkloadUpsert[]): Promi
       });
     }
   }
-  for (const batch of batches([...best.values()], 15)) {
+  const rowsOut = [...best.values()].map((r) => ({ ...r, mapped_spiffe_id: null, mapping_run: null, has_entry: 0, entry_dump: null }));
+  for (const batch of batches(rowsOut, 19)) {
     await trx
       .insertInto('cutover_workloads')
       .values(batch)
       .onConflict((oc) =>
         oc.column('workload').doUpdateSet((eb) => ({
           mesh_identity: eb.fn.coalesce('cutover_workloads.mesh_identity', 'excluded.mesh_identity'),
+          // matched to the mapping and entry dump again (its identity may just have become known)
+          mapping_run: sql<string | null>`NULL`,
+          entry_dump: sql<string | null>`NULL`,
           last_at: sql`CASE WHEN ${newerSql} THEN excluded.last_at ELSE cutover_workloads.last_at END`,
           last_source: sql`CASE WHEN ${newerSql} THEN excluded.last_source ELSE cutover_workloads.last_source END`,
           last_fingerprint: sql`CASE WHEN ${newerSql} THEN excluded.last_fingerprint ELSE cutover_workloads.last_fingerprint END`,
@@ -459,8 +463,16 @@ async function spireRootsDigestNow(db: Db | Trx): Promise<string> {
 export async function recordObservationsFromInventory(store: Store, opts: ObservationOptions = {}): Promise<IngestResult> {
   const db = dbOf(store);
   const nothing: IngestResult = { imports: 0, observations: 0, workloads: 0, reclassified: 0 };
-  const [pending, stored, current] = await Promise.all([pendingImports(db), classifierDigest(db), spireRootsDigestNow(db)]);
-  if (pending.length === 0 && stored === current) return nothing;
+  const [pending, stored, current, matched, latest] = await Promise.all([
+    pendingImports(db),
+    classifierDigest(db),
+    spireRootsDigestNow(db),
+    matchedTo(db),
+    latestMappingAndDump(db),
+  ]);
+  if (pending.length === 0 && stored === current && matched.mapping === latest.mapping && matched.entries === latest.entries) {
+    return nothing;
+  }
   const now = (opts.clock ?? (() => new Date()))().toISOString();
   try {
     return await transact(store, async (trx) => {
@@ -483,6 +495,7 @@ export async function recordObservationsFromInventory(store: Store, opts: Observ
         const perImport = ids.map((id) => ({ import_id: id, ingested_at: now, observations: n.observations }));
         await trx.insertInto('cutover_imports').values(perImport).execute();
       }
+      await matchMappingAndEntries(trx);
       await bumpObservations(trx, c.digest);
       return { imports: imports.length, observations, workloads, reclassified };
     });
@@ -491,6 +504,66 @@ export async function recordObservationsFromInventory(store: Store, opts: Observ
     if (isStoreError(err) && err.code === 'STORE_CONSTRAINT_VIOLATED') return nothing;
     if (isConstraintLike(err)) return nothing;
     throw err;
+  }
+}
+
+async function matchedTo(db: Db | Trx): Promise<{ mapping: string | null; entries: string | null }> {
+  const rows = await db.selectFrom('cutover_state').select(['name', 'value']).where('name', 'in', ['mapping', 'entries']).execute();
+  return {
+    mapping: rows.find((r) => r.name === 'mapping')?.value ?? null,
+    entries: rows.find((r) => r.name === 'entries')?.value ?? null,
+  };
+}
+
+async function latestMappingAndDump(db: Db | Trx): Promise<{ mapping: string | null; entries: string | null }> {
+  const [run, dump] = await Promise.all([
+    db.selectFrom('mapping_runs').select('id').orderBy('seq', 'desc').limit(1).executeTakeFirst(),
+    db.selectFrom('spire_entry_dumps').select('id').orderBy('seq', 'desc').limit(1).executeTakeFirst(),
+  ]);
+  return { mapping: run?.id ?? null, entries: dump?.id ?? null };
+}
+
+/**
+ * Matches every workload not yet matched to the latest mapping run (new, changed, or all
+ * of them after a new `meshbridge map`) to the SPIFFE ID the run maps it to, and every
+ * workload not yet matched to the latest SPIRE entry dump to whether the dump holds an
+ * entry for that ID. Set-based UPDATEs: the cost is paid once per run or dump, not by
+ * every `cutover status`.
+ */
+async function matchMappingAndEntries(trx: Trx): Promise<void> {
+  const latest = await latestMappingAndDump(trx);
+  if (latest.mapping !== null) {
+    const run = latest.mapping;
+    await trx
+      .updateTable('cutover_workloads')
+      .set({
+        mapped_spiffe_id: sql<string | null>`(SELECT MIN(m.spiffe_id) FROM mappings m WHERE m.run_id = ${run}
+          AND m.mesh_identity = cutover_workloads.mesh_identity
+          AND (m.mesh IS NULL OR m.mesh = cutover_workloads.mesh)
+          AND COALESCE(m.cluster, ${DEFAULT_CLUSTER}) = cutover_workloads.cluster)`,
+        mapping_run: run,
+        entry_dump: null,
+      })
+      .where((eb) => eb.or([eb('mapping_run', 'is', null), eb('mapping_run', '<>', run)]))
+      .execute();
+  }
+  if (latest.entries !== null) {
+    const dump = latest.entries;
+    await trx
+      .updateTable('cutover_workloads')
+      .set({
+        has_entry: sql<number>`CASE WHEN mapped_spiffe_id IS NOT NULL AND EXISTS (SELECT 1 FROM spire_entries s
+          WHERE s.dump_id = ${dump} AND s.spiffe_id = cutover_workloads.mapped_spiffe_id) THEN 1 ELSE 0 END`,
+        entry_dump: dump,
+      })
+      .where((eb) => eb.or([eb('entry_dump', 'is', null), eb('entry_dump', '<>', dump)]))
+      .execute();
+  }
+  for (const [name, value] of [
+    ['mapping', latest.mapping],
+    ['entries', latest.entries],
+  ] as const) {
+    await trx.updateTable('cutover_state').set({ value }).where('name', '=', name).execute();
   }
 }
 

@@ -84,6 +84,10 @@ export interface CutoverWorkloadsTable {
   last_spiffe_id: string | null;
   last_issuer_fingerprint: string | null;
   last_issuer_kind: string;
+  mapped_spiffe_id: string | null;
+  mapping_run: string | null;
+  has_entry: number;
+  entry_dump: string | null;
 }
 
 export interface CutoverCertificatesTable {

@@ -17,23 +17,23 @@ import { type Clock, systemClock } from '../spiffe/errors.js';
 import type { Store } from '../store/index.js';
 import { type Blocker, type CheckId, CHECKS, EXPENSIVE_CHECKS, GATES } from './checks.js';
 import {
-  byKey,
+  candidatesFor,
   type GateInputs,
   gateInputs,
   loadEdges,
   loadScopes,
   namespacePhase,
-  resolveScopeEdges,
   type ScopeRow,
   type Scopes,
   type ScopeWorkload,
+  type StoredEdge,
   scopeOfWorkload,
   workloadsByKey,
 } from './context.js';
 import { behind, nestingBlockers } from './gates.js';
 import { recordObservationsFromInventory } from './observations.js';
 import { type Db, dbOf } from './schema.js';
-import { DEFAULT_CLUSTER, nextPhase, type Phase, parseScopeName, phaseIndex, within } from './scope.js';
+import { nextPhase, type Phase, parseScopeName, phaseIndex, within } from './scope.js';
 
 export interface NextGate {
   phase: Phase;
@@ -88,29 +88,6 @@ function nsKey(mesh: string, cluster: string, namespace: string): string {
   return `${mesh}/${cluster}/${namespace}`;
 }
 
-interface AggRow {
-  mesh: string;
-  cluster: string;
-  namespace: string;
-  item: string;
-  n: number | string;
-}
-
-function collect(rows: AggRow[]): NsMap {
-  const out: NsMap = new Map();
-  for (const r of rows) {
-    const k = nsKey(r.mesh, r.cluster, r.namespace);
-    let a = out.get(k);
-    if (a === undefined) {
-      a = { count: Number(r.n), examples: [] };
-      out.set(k, a);
-    }
-    a.examples.push(r.item);
-  }
-  for (const a of out.values()) a.examples.sort();
-  return out;
-}
-
 /** Filter fragment for an optional scope. */
 function scopeSql(alias: string, s: { mesh: string; cluster: string | null; namespace: string | null } | null) {
   if (s === null) return sql`1 = 1`;
@@ -118,23 +95,6 @@ function scopeSql(alias: string, s: { mesh: string; cluster: string | null; name
   if (s.cluster !== null) parts.push(sql`${sql.ref(`${alias}.cluster`)} = ${s.cluster}`);
   if (s.namespace !== null) parts.push(sql`${sql.ref(`${alias}.namespace`)} = ${s.namespace}`);
   return sql.join(parts, sql` AND `);
-}
-
-async function windowed(db: Db, from: ReturnType<typeof sql>, item: string, where: ReturnType<typeof sql>): Promise<NsMap> {
-  const rows = await sql<AggRow>`
-    SELECT mesh, cluster, namespace, item, n FROM (
-      SELECT x.mesh AS mesh, x.cluster AS cluster, x.namespace AS namespace, ${sql.ref(item)} AS item,
-        ROW_NUMBER() OVER (PARTITION BY x.mesh, x.cluster, x.namespace ORDER BY ${sql.ref(item)}) AS rn,
-        COUNT(*) OVER (PARTITION BY x.mesh, x.cluster, x.namespace) AS n
-      FROM ${from}
-      WHERE ${where}
-    ) t WHERE rn <= ${EXAMPLES}`.execute(db);
-  return collect(rows.rows);
-}
-
-function mappedPredicate(runId: string) {
-  return sql`EXISTS (SELECT 1 FROM mappings m WHERE m.run_id = ${runId} AND m.mesh_identity = x.mesh_identity
-    AND (m.mesh IS NULL OR m.mesh = x.mesh) AND COALESCE(m.cluster, ${DEFAULT_CLUSTER}) = x.cluster)`;
 }
 
 interface Evaluated {
@@ -179,49 +139,66 @@ export async function cutoverStatus(store: Store, opts: StatusOptions = {}): Pro
   // A mesh-wide view is needed for peers; everything else stays inside the filter.
   const meshFilter = only === null ? null : { mesh: only.mesh, cluster: null, namespace: null };
 
-  const counts = await sql<{ mesh: string; cluster: string; namespace: string; n: number; spire: number; mesh_n: number }>`
+  // One pass over the workloads: per namespace, progress and every workload-level check
+  // (a count and the first and last offender as examples). Workloads are matched to the
+  // latest mapping run and entry dump when those change (recordObservationsFromInventory),
+  // so mapping and entries are column tests here.
+  const agg = await sql<WorkloadAggRow>`
     SELECT x.mesh AS mesh, x.cluster AS cluster, x.namespace AS namespace, COUNT(*) AS n,
       SUM(CASE WHEN x.last_issuer_kind = 'spire' THEN 1 ELSE 0 END) AS spire,
-      SUM(CASE WHEN x.last_issuer_kind = 'mesh' THEN 1 ELSE 0 END) AS mesh_n
+      SUM(CASE WHEN x.last_issuer_kind = 'mesh' THEN 1 ELSE 0 END) AS mesh_n,
+      SUM(CASE WHEN x.mapped_spiffe_id IS NULL THEN 1 ELSE 0 END) AS unmapped_n,
+      MIN(CASE WHEN x.mapped_spiffe_id IS NULL THEN x.workload END) AS unmapped_a,
+      MAX(CASE WHEN x.mapped_spiffe_id IS NULL THEN x.workload END) AS unmapped_b,
+      SUM(CASE WHEN x.mapped_spiffe_id IS NOT NULL AND x.has_entry = 0 THEN 1 ELSE 0 END) AS noentry_n,
+      MIN(CASE WHEN x.mapped_spiffe_id IS NOT NULL AND x.has_entry = 0 THEN x.mapped_spiffe_id END) AS noentry_a,
+      MAX(CASE WHEN x.mapped_spiffe_id IS NOT NULL AND x.has_entry = 0 THEN x.mapped_spiffe_id END) AS noentry_b,
+      MIN(CASE WHEN x.last_issuer_kind <> 'spire' THEN x.workload END) AS offspire_a,
+      MAX(CASE WHEN x.last_issuer_kind <> 'spire' THEN x.workload END) AS offspire_b
     FROM cutover_workloads x WHERE ${scopeSql('x', meshFilter)}
     GROUP BY x.mesh, x.cluster, x.namespace`.execute(db);
-  const perNs = new Map(
-    counts.rows.map((r) => [nsKey(r.mesh, r.cluster, r.namespace), { n: Number(r.n), spire: Number(r.spire), mesh: Number(r.mesh_n) }]),
-  );
+  const perNs = new Map<string, { n: number; spire: number; mesh: number }>();
+  const unmapped: NsMap = new Map();
+  const noEntry: NsMap = new Map();
+  const notOnSpire: NsMap = new Map();
+  for (const r of agg.rows) {
+    const k = nsKey(r.mesh, r.cluster, r.namespace);
+    const n = Number(r.n);
+    const spire = Number(r.spire);
+    perNs.set(k, { n, spire, mesh: Number(r.mesh_n) });
+    put(unmapped, k, Number(r.unmapped_n), r.unmapped_a, r.unmapped_b);
+    put(noEntry, k, Number(r.noentry_n), r.noentry_a, r.noentry_b);
+    put(notOnSpire, k, n - spire, r.offspire_a, r.offspire_b);
+  }
 
   const nextOf = new Map<string, Phase | null>(shown.map((s) => [s.scope, nextPhase(s.phase, s.level)]));
   const needed = new Set<CheckId>();
   for (const p of nextOf.values()) if (p !== null) for (const c of GATES[p as Exclude<Phase, 'inventoried'>]) needed.add(c);
 
-  const run = needed.has('mapping') || needed.has('spire-entries')
-    ? await db.selectFrom('mapping_runs').select(['id', 'seq']).orderBy('seq', 'desc').limit(1).executeTakeFirst()
-    : undefined;
-  const dump = needed.has('spire-entries')
-    ? await db.selectFrom('spire_entry_dumps').select(['id', 'seq']).orderBy('seq', 'desc').limit(1).executeTakeFirst()
-    : undefined;
-  const w = sql`cutover_workloads x`;
-  const where = scopeSql('x', filter);
-  const unmapped = run !== undefined ? await windowed(db, w, 'x.workload', sql`${where} AND NOT ${mappedPredicate(run.id)}`) : new Map();
-  const noEntry =
-    run !== undefined && dump !== undefined
-      ? await windowed(
-          db,
-          sql`cutover_workloads x JOIN mappings m ON m.run_id = ${run.id} AND m.mesh_identity = x.mesh_identity
-            AND (m.mesh IS NULL OR m.mesh = x.mesh) AND COALESCE(m.cluster, ${DEFAULT_CLUSTER}) = x.cluster`,
-          'm.spiffe_id',
-          sql`${where} AND NOT EXISTS (SELECT 1 FROM spire_entries s WHERE s.dump_id = ${dump.id} AND s.spiffe_id = m.spiffe_id)`,
-        )
-      : new Map();
-  const notOnSpire = needed.has('workloads-on-spire')
-    ? await windowed(db, w, 'x.workload', sql`${where} AND x.last_issuer_kind <> 'spire'`)
-    : new Map();
+  const run = await db.selectFrom('mapping_runs').select(['id', 'seq']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  const dump = await db.selectFrom('spire_entry_dumps').select(['id', 'seq']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+
+  // One pass over the mesh-issued certificates: those outliving the overlap window, and
+  // those not expired yet.
   const limit = new Date(now.getTime() + overlapSeconds * 1000).toISOString();
-  const outliving = needed.has('mesh-certs-within-overlap')
-    ? await windowed(db, sql`cutover_certificates x`, 'x.workload', sql`${where} AND x.issuer_kind = 'mesh' AND x.not_after > ${limit}`)
-    : new Map();
-  const unexpired = needed.has('no-mesh-certs-left')
-    ? await windowed(db, sql`cutover_certificates x`, 'x.workload', sql`${where} AND x.issuer_kind = 'mesh' AND x.not_after > ${now.toISOString()}`)
-    : new Map();
+  const outliving: NsMap = new Map();
+  const unexpired: NsMap = new Map();
+  if (needed.has('mesh-certs-within-overlap') || needed.has('no-mesh-certs-left')) {
+    const certs = await sql<CertAggRow>`
+      SELECT x.mesh AS mesh, x.cluster AS cluster, x.namespace AS namespace,
+        SUM(CASE WHEN x.not_after > ${limit} THEN 1 ELSE 0 END) AS long_n,
+        MIN(CASE WHEN x.not_after > ${limit} THEN x.workload END) AS long_a,
+        MAX(CASE WHEN x.not_after > ${limit} THEN x.workload END) AS long_b,
+        COUNT(*) AS live_n, MIN(x.workload) AS live_a, MAX(x.workload) AS live_b
+      FROM cutover_certificates x
+      WHERE ${scopeSql('x', filter)} AND x.issuer_kind = 'mesh' AND x.not_after > ${now.toISOString()}
+      GROUP BY x.mesh, x.cluster, x.namespace`.execute(db);
+    for (const r of certs.rows) {
+      const k = nsKey(r.mesh, r.cluster, r.namespace);
+      put(outliving, k, Number(r.long_n), r.long_a, r.long_b);
+      put(unexpired, k, Number(r.live_n), r.live_a, r.live_b);
+    }
+  }
   const spireRoots = needed.has('spire-roots')
     ? Number(
         (
@@ -236,17 +213,35 @@ export async function cutoverStatus(store: Store, opts: StatusOptions = {}): Pro
       )
     : 0;
   const edges = needed.has('workloads-and-peers-in-dual-trust') ? await loadEdges(db) : null;
-  const edgeEnds = edges !== null ? await workloadsByKey(db, edges) : new Map<string, ScopeWorkload[]>();
+  const edgePairs = edges !== null ? pairsByNamespace(edges, await workloadsByKey(db, edges)) : null;
   const expensive = EXPENSIVE_CHECKS.some((c) => needed.has(c));
   const inputs = expensive ? await gateInputs(db, overlapSeconds) : null;
   const evaluations = inputs !== null ? await lastEvaluations(db, inputs) : new Map<string, Evaluated>();
 
+  // The namespaces inside each scope, once.
+  const nsOf = new Map<string, string[]>();
+  for (const k of [...new Set([...perNs.keys(), ...unexpired.keys()])].sort()) {
+    const [mesh, cluster] = k.split('/');
+    for (const scope of [mesh!, `${mesh}/${cluster}`, k]) {
+      const list = nsOf.get(scope);
+      if (list === undefined) nsOf.set(scope, [k]);
+      else list.push(k);
+    }
+  }
+
   const out: ScopeStatus[] = [];
   for (const s of shown) {
-    const inside = [...perNs.entries()].filter(([k]) => within(k, s.scope));
-    const workloads = inside.reduce((a, [, v]) => a + v.n, 0);
-    const onSpire = inside.reduce((a, [, v]) => a + v.spire, 0);
-    const onMesh = inside.reduce((a, [, v]) => a + v.mesh, 0);
+    const namespaces = nsOf.get(s.scope) ?? [];
+    let workloads = 0;
+    let onSpire = 0;
+    let onMesh = 0;
+    for (const k of namespaces) {
+      const c = perNs.get(k);
+      if (c === undefined) continue;
+      workloads += c.n;
+      onSpire += c.spire;
+      onMesh += c.mesh;
+    }
     const to = nextOf.get(s.scope) ?? null;
     let next: NextGate | null = null;
     if (to !== null) {
@@ -254,6 +249,7 @@ export async function cutoverStatus(store: Store, opts: StatusOptions = {}): Pro
         scopes,
         s,
         to,
+        namespaces,
         perNs,
         run,
         dump,
@@ -263,10 +259,8 @@ export async function cutoverStatus(store: Store, opts: StatusOptions = {}): Pro
         outliving,
         unexpired,
         spireRoots,
-        edges,
-        edgeEnds,
+        edgePairs,
         evaluation: evaluations.get(`${s.scope}\u0000${to}`),
-        inputs,
         overlapSeconds,
       };
       const blockers = GATES[to as Exclude<Phase, 'inventoried'>].flatMap((id) =>
@@ -292,10 +286,76 @@ export async function cutoverStatus(store: Store, opts: StatusOptions = {}): Pro
   return { evaluatedAt: now.toISOString(), scopes: out };
 }
 
+interface WorkloadAggRow {
+  mesh: string;
+  cluster: string;
+  namespace: string;
+  n: number | string;
+  spire: number | string;
+  mesh_n: number | string;
+  unmapped_n: number | string;
+  unmapped_a: string | null;
+  unmapped_b: string | null;
+  noentry_n: number | string;
+  noentry_a: string | null;
+  noentry_b: string | null;
+  offspire_a: string | null;
+  offspire_b: string | null;
+}
+
+interface CertAggRow {
+  mesh: string;
+  cluster: string;
+  namespace: string;
+  long_n: number | string;
+  long_a: string | null;
+  long_b: string | null;
+  live_n: number | string;
+  live_a: string | null;
+  live_b: string | null;
+}
+
+function put(m: NsMap, k: string, count: number, a: string | null, b: string | null): void {
+  if (count <= 0) return;
+  m.set(k, { count, examples: [...new Set([a, b].filter((x): x is string => x !== null))] });
+}
+
+/** An edge end inside a namespace, and where its other end is (null: unknown). */
+interface EdgePair {
+  label: string;
+  peerNs: string | null;
+}
+
+/** Every edge resolved once, filed under the namespace of each end it names. */
+function pairsByNamespace(edges: readonly StoredEdge[], everyone: Map<string, ScopeWorkload[]>): Map<string, EdgePair[]> {
+  const out = new Map<string, EdgePair[]>();
+  const add = (ns: string, p: EdgePair) => {
+    const list = out.get(ns);
+    if (list === undefined) out.set(ns, [p]);
+    else list.push(p);
+  };
+  for (const e of edges) {
+    const label = `${e.source} -> ${e.destination}`;
+    for (const [key, other] of [
+      [e.sourceKey, e.destinationKey],
+      [e.destinationKey, e.sourceKey],
+    ] as const) {
+      for (const w of everyone.get(key) ?? []) {
+        const peers = candidatesFor(everyone, other, w);
+        if (peers.length === 0) add(scopeOfWorkload(w), { label, peerNs: null });
+        for (const p of peers) add(scopeOfWorkload(w), { label, peerNs: scopeOfWorkload(p) });
+      }
+    }
+  }
+  return out;
+}
+
 interface Agg {
   scopes: Scopes;
   s: ScopeRow;
   to: Phase;
+  /** The namespaces inside the scope, sorted. */
+  namespaces: string[];
   perNs: Map<string, { n: number; spire: number; mesh: number }>;
   run: { id: string; seq: number } | undefined;
   dump: { id: string; seq: number } | undefined;
@@ -305,18 +365,18 @@ interface Agg {
   outliving: NsMap;
   unexpired: NsMap;
   spireRoots: number;
-  edges: Awaited<ReturnType<typeof loadEdges>>;
-  edgeEnds: Map<string, ScopeWorkload[]>;
+  edgePairs: Map<string, EdgePair[]> | null;
   evaluation: Evaluated | undefined;
-  inputs: GateInputs | null;
   overlapSeconds: number;
 }
 
 function perNamespace(ctx: Agg, m: NsMap, make: (ns: string, a: NsAgg) => Blocker): Blocker[] {
-  return [...m.entries()]
-    .filter(([k]) => within(k, ctx.s.scope))
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([k, a]) => make(k, a));
+  const out: Blocker[] = [];
+  for (const k of ctx.namespaces) {
+    const a = m.get(k);
+    if (a !== undefined) out.push(make(k, a));
+  }
+  return out;
 }
 
 function eg(a: NsAgg): string {
@@ -418,7 +478,7 @@ const AGG: Record<CheckId, (ctx: Agg) => Blocker[]> = {
 
 function peers(ctx: Agg): Blocker[] {
   const out: Blocker[] = [];
-  if (ctx.edges === null) {
+  if (ctx.edgePairs === null) {
     for (const [ns, c] of ctx.perNs) {
       if (!ns.startsWith(`${ctx.s.mesh}/`) || within(ns, ctx.s.scope)) continue;
       const [mesh, cluster, namespace] = ns.split('/') as [string, string, string];
@@ -434,24 +494,24 @@ function peers(ctx: Agg): Blocker[] {
     }
     return out;
   }
-  const mine = byKey([...ctx.edgeEnds.values()].flat().filter((w) => within(scopeOfWorkload(w), ctx.s.scope)));
-  const resolved = resolveScopeEdges(ctx.edges, ctx.s.scope, mine, ctx.edgeEnds);
-  const unknown: string[] = [];
+  const unknown = new Set<string>();
   const behindPeers = new Map<string, { phase: Phase; edges: Set<string> }>();
-  for (const se of resolved) {
-    const label = `${se.edge.source} -> ${se.edge.destination}`;
-    if (se.peers.length === 0) unknown.push(label);
-    for (const p of se.peers) {
-      const ns = scopeOfWorkload(p);
-      if (within(ns, ctx.s.scope)) continue;
-      const phase = namespacePhase(ctx.scopes, p.mesh, p.cluster, p.namespace);
+  for (const ns of ctx.namespaces) {
+    for (const p of ctx.edgePairs.get(ns) ?? []) {
+      if (p.peerNs === null) {
+        unknown.add(p.label);
+        continue;
+      }
+      if (within(p.peerNs, ctx.s.scope)) continue;
+      const [mesh, cluster, namespace] = p.peerNs.split('/') as [string, string, string];
+      const phase = namespacePhase(ctx.scopes, mesh, cluster, namespace);
       if (phaseIndex(phase) >= phaseIndex('dual-trust')) continue;
-      let b = behindPeers.get(ns);
+      let b = behindPeers.get(p.peerNs);
       if (b === undefined) {
         b = { phase, edges: new Set() };
-        behindPeers.set(ns, b);
+        behindPeers.set(p.peerNs, b);
       }
-      b.edges.add(label);
+      b.edges.add(p.label);
     }
   }
   for (const [ns, b] of [...behindPeers].sort(([a], [c]) => (a < c ? -1 : 1))) {
@@ -465,7 +525,7 @@ function peers(ctx: Agg): Blocker[] {
       examples: list.slice(0, EXAMPLES),
     });
   }
-  const u = [...new Set(unknown)].sort();
+  const u = [...unknown].sort();
   if (u.length > 0) {
     out.push({
       code: 'PEER_UNKNOWN',

@@ -5,6 +5,6 @@
  */
 export { loadDashboard, readSnapshot, type SnapshotOptions } from './data.js';
 export * from './model.js';
-export { API_PREFIX, dashboardPlugin, type DashboardPluginOptions } from './plugin.js';
+export { API_PREFIX, type DashboardPluginOptions, dashboardPlugin } from './plugin.js';
 export { type PageOptions, renderMain, renderPage } from './render.js';
 export { OverviewSchema } from './schemas.js';

@@ -200,7 +200,11 @@ function share(part: number, whole: number): number {
 function digestOf(body: Omit<DashboardData, 'generatedAt' | 'digest'>): string {
   const stable = {
     ...body,
-    timeline: { ...body.timeline, now: '', items: body.timeline.items.map((i) => ({ ...i, secondsLeft: 0 })) },
+    timeline: {
+      ...body.timeline,
+      now: '',
+      items: body.timeline.items.map((i) => ({ ...i, secondsLeft: 0 })),
+    },
   };
   return createHash('sha256').update(JSON.stringify(stable)).digest('hex').slice(0, 16);
 }
@@ -254,7 +258,9 @@ export function timelineOf(s: Snapshot): DashboardData['timeline'] {
     if (cur === undefined || t.at < cur) firstDualTrust.set(cluster, t.at);
   }
   const windows: { mesh: string; start: number; end: number }[] = [];
-  for (const c of s.status.scopes.filter((x) => x.level === 'cluster').sort((a, b) => cmp(a.scope, b.scope))) {
+  for (const c of s.status.scopes
+    .filter((x) => x.level === 'cluster')
+    .sort((a, b) => cmp(a.scope, b.scope))) {
     const mesh = c.scope.split('/')[0]!;
     const started = firstDualTrust.get(c.scope);
     const start = started === undefined ? nowMs : Date.parse(started);
@@ -280,7 +286,9 @@ export function timelineOf(s: Snapshot): DashboardData['timeline'] {
     const inWindow = windows.some((w) => (mesh === null || w.mesh === mesh) && end < w.end);
     return end < horizon || inWindow ? 'expiring' : 'ok';
   };
-  for (const c of [...s.certificates].sort((a, b) => cmp(a.notAfter, b.notAfter) || cmp(a.fingerprint, b.fingerprint))) {
+  for (const c of [...s.certificates].sort(
+    (a, b) => cmp(a.notAfter, b.notAfter) || cmp(a.fingerprint, b.fingerprint),
+  )) {
     items.push({
       kind: c.role === 'anchor' ? 'mesh-root' : 'mesh-issuer',
       label: `${c.role === 'anchor' ? 'root' : 'issuer'} ${c.subject || '(empty subject)'}${c.cluster ? ` (${c.mesh ?? '-'}/${c.cluster})` : c.mesh ? ` (${c.mesh})` : ''}`,
@@ -293,7 +301,9 @@ export function timelineOf(s: Snapshot): DashboardData['timeline'] {
       mesh: c.mesh,
     });
   }
-  for (const r of [...s.trustRoots].sort((a, b) => cmp(a.trustDomain, b.trustDomain) || cmp(a.fingerprint, b.fingerprint))) {
+  for (const r of [...s.trustRoots].sort(
+    (a, b) => cmp(a.trustDomain, b.trustDomain) || cmp(a.fingerprint, b.fingerprint),
+  )) {
     if (r.notAfter === null) continue;
     const nowIso = new Date(nowMs).toISOString();
     items.push({
@@ -303,7 +313,12 @@ export function timelineOf(s: Snapshot): DashboardData['timeline'] {
       start: r.notBefore ?? nowIso,
       end: r.notAfter,
       secondsLeft: secondsLeft(r.notAfter),
-      status: Date.parse(r.notAfter) <= nowMs ? 'expired' : Date.parse(r.notAfter) < nowMs + s.overlapSeconds * 1000 ? 'expiring' : 'ok',
+      status:
+        Date.parse(r.notAfter) <= nowMs
+          ? 'expired'
+          : Date.parse(r.notAfter) < nowMs + s.overlapSeconds * 1000
+            ? 'expiring'
+            : 'ok',
       trustDomain: r.trustDomain,
       mesh: null,
     });

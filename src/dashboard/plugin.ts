@@ -99,11 +99,16 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardPluginOptions> = async
       const d = await opts.load();
       const want = req.query.scope;
       const scopes =
-        want === undefined ? d.scopes : d.scopes.filter((s) => s.scope === want || s.scope.startsWith(`${want}/`));
+        want === undefined
+          ? d.scopes
+          : d.scopes.filter((s) => s.scope === want || s.scope.startsWith(`${want}/`));
       if (want !== undefined && scopes.length === 0) {
-        return reply
-          .code(404)
-          .send({ error: { code: 'SCOPE_NOT_FOUND', message: `no scope ${want}; GET ${API_PREFIX}/scopes lists them` } });
+        return reply.code(404).send({
+          error: {
+            code: 'SCOPE_NOT_FOUND',
+            message: `no scope ${want}; GET ${API_PREFIX}/scopes lists them`,
+          },
+        });
       }
       return { generatedAt: d.generatedAt, scopes };
     },

@@ -5,7 +5,16 @@
  * with the devtools open) can compare what is shown with `/api/v1/overview`.
  */
 import type { DashboardData, ScopeView, TimelineItem } from './model.js';
-import { COLORS, esc, funnel, horizontalBars, shareBar, stackedColumns, type TimelineBar, timeline } from './svg.js';
+import {
+  COLORS,
+  esc,
+  funnel,
+  horizontalBars,
+  shareBar,
+  stackedColumns,
+  type TimelineBar,
+  timeline,
+} from './svg.js';
 
 export interface PageOptions {
   title: string;
@@ -61,7 +70,15 @@ function summary(d: DashboardData): string {
     `<div class="card"><div class="label">${esc(label)}</div><div class="value" data-summary="${key}">${value}</div><div class="sub">${sub}</div></div>`;
   return `<section class="cards">
 ${card('Workloads on SPIRE', `${pct(s.spireShare)}`, `<span data-summary="onSpire">${s.onSpire}</span> of <span data-summary="workloads">${s.workloads}</span> workloads`, 'spireShare')}
-${card('Scopes', String(s.scopes), s.phases.filter((p) => p.scopes > 0).map((p) => `${p.scopes} ${esc(p.phase)}`).join(' · ') || 'none yet', 'scopes')}
+${card(
+  'Scopes',
+  String(s.scopes),
+  s.phases
+    .filter((p) => p.scopes > 0)
+    .map((p) => `${p.scopes} ${esc(p.phase)}`)
+    .join(' · ') || 'none yet',
+  'scopes',
+)}
 ${card('Static keys', `${retired}/${d.staticKeys.total}`, `retired · ${d.staticKeys.blockers.length} blocker(s)`, 'staticKeys')}
 ${card('Broker, last 24h', `<span class="allow">${b.allow}</span> / <span class="deny">${b.deny}</span>`, `issued / denied${d.broker.configured ? '' : ' · broker not configured'}`, 'broker')}
 ${card('Next expiry', s.nextExpiry === null ? '—' : esc(s.nextExpiry.at.slice(0, 10)), s.nextExpiry === null ? 'nothing inventoried' : esc(s.nextExpiry.label), 'nextExpiry')}
@@ -100,7 +117,9 @@ function scopeRow(s: ScopeView): string {
             (b) =>
               `<li><code>${esc(b.code)}</code> ${esc(b.message)}${b.examples?.length ? ` <span class="muted">(${esc(b.examples.join(', '))}${(b.count ?? 0) > b.examples.length ? ', …' : ''})</span>` : ''}</li>`,
           )
-          .join('')}${next.blockers.length > 6 ? `<li class="muted">… ${next.blockers.length - 6} more (meshbridge cutover plan ${esc(s.scope)})</li>` : ''}</ul>`;
+          .join(
+            '',
+          )}${next.blockers.length > 6 ? `<li class="muted">… ${next.blockers.length - 6} more (meshbridge cutover plan ${esc(s.scope)})</li>` : ''}</ul>`;
   return `<tr class="level-${s.level}" data-scope="${esc(s.scope)}">
 <td class="scope">${esc(s.scope)}</td>
 <td><span class="phase phase-${esc(s.phase)}" data-field="phase">${esc(s.phase)}</span></td>
@@ -125,12 +144,19 @@ function timelineSection(d: DashboardData): string {
     label: i.label,
     start: Date.parse(i.start),
     end: Date.parse(i.end),
-    color: i.status === 'expired' ? COLORS.expired : i.status === 'expiring' ? COLORS.expiring : KIND_COLOR[i.kind],
+    color:
+      i.status === 'expired'
+        ? COLORS.expired
+        : i.status === 'expiring'
+          ? COLORS.expiring
+          : KIND_COLOR[i.kind],
     band: i.kind === 'overlap',
     dashed: i.status === 'planned',
     note: i.kind === 'overlap' ? `${i.status} overlap window` : i.status,
   }));
-  const warn = d.timeline.items.filter((i) => i.kind !== 'overlap' && (i.status === 'expiring' || i.status === 'expired'));
+  const warn = d.timeline.items.filter(
+    (i) => i.kind !== 'overlap' && (i.status === 'expiring' || i.status === 'expired'),
+  );
   return `<section id="timeline">
 <h2>Roots, issuers and overlap windows</h2>
 <p class="hint">Planned overlap: ${Math.round(d.timeline.overlapSeconds / 86_400)} days per cluster, from its first step into dual-trust (dashed: not started). <span class="key"><i style="background:${COLORS.mesh}"></i>mesh root <i style="background:#63b3ed"></i>mesh issuer <i style="background:${COLORS.spire}"></i>SPIRE root <i style="background:${COLORS.overlap}"></i>overlap <i style="background:${COLORS.expiring}"></i>expiring inside the overlap <i style="background:${COLORS.expired}"></i>expired</span></p>
@@ -253,7 +279,7 @@ tr.level-mesh td.scope{font-weight:700}
 tr.level-cluster td.scope{padding-left:22px;font-weight:600}
 tr.level-namespace td.scope{padding-left:40px}
 .share svg{vertical-align:middle}
-.phase{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;background:#edf2f7}
+.phase{display:inline-block;white-space:nowrap;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;background:#edf2f7}
 .phase-inventoried{background:#edf2f7;color:#4a5568}.phase-dual-trust{background:#bee3f8;color:#2a4365}
 .phase-dual-issue{background:#c6f6d5;color:#22543d}.phase-spiffe-only{background:#9ae6b4;color:#1c4532}
 .phase-retired{background:#2d3748;color:#fff}

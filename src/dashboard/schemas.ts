@@ -79,15 +79,30 @@ export const BrokerSchema = Type.Object({
   since: Type.String(),
   bucketSeconds: Type.Integer(),
   buckets: Type.Array(
-    Type.Object({ start: Type.String(), issued: Type.Integer(), denied: Type.Integer(), errors: Type.Integer() }),
+    Type.Object({
+      start: Type.String(),
+      issued: Type.Integer(),
+      denied: Type.Integer(),
+      errors: Type.Integer(),
+    }),
   ),
   totals: Type.Object({ allow: Type.Integer(), deny: Type.Integer(), error: Type.Integer() }),
   byCredential: Type.Array(
-    Type.Object({ credential: Type.String(), allow: Type.Integer(), deny: Type.Integer(), error: Type.Integer() }),
+    Type.Object({
+      credential: Type.String(),
+      allow: Type.Integer(),
+      deny: Type.Integer(),
+      error: Type.Integer(),
+    }),
   ),
   byReason: Type.Array(Type.Object({ code: Type.String(), decision: Decision, count: Type.Integer() })),
   requests: Type.Array(
-    Type.Object({ credential: Type.String(), decision: Decision, code: Type.String(), count: Type.Integer() }),
+    Type.Object({
+      credential: Type.String(),
+      decision: Decision,
+      code: Type.String(),
+      count: Type.Integer(),
+    }),
   ),
   leases: Type.Array(
     Type.Object({

@@ -35,7 +35,11 @@ function n(v: number): string {
 }
 
 /** A one-line stacked bar: the share of workloads on SPIRE, on the mesh CA, and not classified. */
-export function shareBar(parts: { spire: number; mesh: number; other: number }, width = 180, height = 14): string {
+export function shareBar(
+  parts: { spire: number; mesh: number; other: number },
+  width = 180,
+  height = 14,
+): string {
   const total = parts.spire + parts.mesh + parts.other;
   const title = `${parts.spire} on SPIRE, ${parts.mesh} on the mesh CA${parts.other ? `, ${parts.other} other` : ''}`;
   if (total === 0) {
@@ -97,7 +101,9 @@ export function stackedColumns(
       if (v <= 0) return;
       const h = (v / niceMax) * plotH;
       y -= h;
-      rects.push(`<rect x="${n(x)}" y="${n(y)}" width="${n(w)}" height="${n(h)}" fill="${series[k]!.color}"/>`);
+      rects.push(
+        `<rect x="${n(x)}" y="${n(y)}" width="${n(w)}" height="${n(h)}" fill="${series[k]!.color}"/>`,
+      );
     });
     if (total > 0) out.push(`<g><title>${esc(tip)}</title>${rects.join('')}</g>`);
   });
@@ -154,7 +160,10 @@ export function horizontalBars(
 }
 
 /** The static-key funnel: one centred bar per state, width by count. */
-export function funnel(states: { state: string; count: number }[], opts: { width?: number; label?: string } = {}): string {
+export function funnel(
+  states: { state: string; count: number }[],
+  opts: { width?: number; label?: string } = {},
+): string {
   const width = opts.width ?? 420;
   const rowH = 30;
   const height = states.length * rowH + 8;
@@ -189,7 +198,11 @@ export interface TimelineBar {
  * A timeline with a piecewise scale: the near term (the overlap windows, the next
  * expiries) gets most of the width, the years after it the rest. `now` is a line.
  */
-export function timeline(bars: TimelineBar[], nowMs: number, opts: { width?: number; nearDays?: number; label?: string } = {}): string {
+export function timeline(
+  bars: TimelineBar[],
+  nowMs: number,
+  opts: { width?: number; nearDays?: number; label?: string } = {},
+): string {
   const width = opts.width ?? 1000;
   const labelW = 300;
   const right = 16;
@@ -221,15 +234,23 @@ export function timeline(bars: TimelineBar[], nowMs: number, opts: { width?: num
   for (let m = new Date(d); m.getTime() <= tNear; m.setUTCMonth(m.getUTCMonth() + 1)) {
     if (m.getTime() >= t0) ticks.push({ t: m.getTime(), text: m.toISOString().slice(0, 7) });
   }
-  for (let y = new Date(Date.UTC(new Date(tNear).getUTCFullYear() + 1, 0, 1)); y.getTime() < tEnd; y.setUTCFullYear(y.getUTCFullYear() + 1)) {
+  for (
+    let y = new Date(Date.UTC(new Date(tNear).getUTCFullYear() + 1, 0, 1));
+    y.getTime() < tEnd;
+    y.setUTCFullYear(y.getUTCFullYear() + 1)
+  ) {
     ticks.push({ t: y.getTime(), text: String(y.getUTCFullYear()) });
   }
   const every = Math.max(1, Math.ceil(ticks.length / 12));
   ticks.forEach((tk, i) => {
     const xx = x(tk.t);
-    out.push(`<line x1="${n(xx)}" x2="${n(xx)}" y1="${top - 4}" y2="${height - 6}" stroke="${COLORS.grid}"/>`);
+    out.push(
+      `<line x1="${n(xx)}" x2="${n(xx)}" y1="${top - 4}" y2="${height - 6}" stroke="${COLORS.grid}"/>`,
+    );
     if (i % every === 0) {
-      out.push(`<text x="${n(xx + 2)}" y="${top - 8}" font-size="10" fill="${COLORS.muted}">${esc(tk.text)}</text>`);
+      out.push(
+        `<text x="${n(xx + 2)}" y="${top - 8}" font-size="10" fill="${COLORS.muted}">${esc(tk.text)}</text>`,
+      );
     }
   });
   out.push(

@@ -15,8 +15,8 @@ import {
   composeTrust,
   type InventoriedCertificate,
   meshRootsFromInventory,
-  type Phase,
   PHASES,
+  type Phase,
   parseScope,
   rootsFromStored,
 } from '../dual-trust/index.js';
@@ -122,7 +122,13 @@ export class StoreBundleSource implements BundleEndpointSource {
         try {
           const published = await publishBundleVersion(
             this.store,
-            { scope: seriesOf(scope.name), trustDomain: td.name, digest: td.digest, phase, roots: td.roots.map((r) => r.fingerprint) },
+            {
+              scope: seriesOf(scope.name),
+              trustDomain: td.name,
+              digest: td.digest,
+              phase,
+              roots: td.roots.map((r) => r.fingerprint),
+            },
             { clock },
           );
           sequence = published.sequence;
@@ -138,7 +144,11 @@ export class StoreBundleSource implements BundleEndpointSource {
       this.state = {
         loaded: true,
         phase,
-        trustDomains: trustDomains.map((t) => ({ name: t.name, roots: t.roots.length, sequence: t.sequence.toString() })),
+        trustDomains: trustDomains.map((t) => ({
+          name: t.name,
+          roots: t.roots.length,
+          sequence: t.sequence.toString(),
+        })),
         loadedAt: clock().toISOString(),
         error: null,
       };
@@ -148,7 +158,10 @@ export class StoreBundleSource implements BundleEndpointSource {
         ...this.state,
         error: { code: typeof e.code === 'string' ? e.code : 'BUNDLE_COMPOSE_FAILED', message: e.message },
       };
-      this.o.logger?.warn({ err: { message: e.message, code: e.code } }, 'bundle not recomposed; the previous one stays');
+      this.o.logger?.warn(
+        { err: { message: e.message, code: e.code } },
+        'bundle not recomposed; the previous one stays',
+      );
     }
   }
 }

@@ -142,7 +142,10 @@ export const ServeConfigSchema = Type.Object(
 export type ServeConfigDocument = Static<typeof ServeConfigSchema>;
 
 /** What this module checks itself; the broker section is checked by `parseBrokerConfig`. */
-const OwnSchema = Type.Object({ ...sections, broker: Type.Optional(Type.Unknown()) }, { additionalProperties: false });
+const OwnSchema = Type.Object(
+  { ...sections, broker: Type.Optional(Type.Unknown()) },
+  { additionalProperties: false },
+);
 
 export interface AdminToken {
   name: string;
@@ -208,7 +211,10 @@ export function loadServeConfig(
 }
 
 /** A config for when no file is given: everything default, overrides from the environment. */
-export function defaultServeConfig(env: NodeJS.ProcessEnv = process.env, baseDir = process.cwd()): ServeConfig {
+export function defaultServeConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  baseDir = process.cwd(),
+): ServeConfig {
   return parseServeConfig('{}', { env, baseDir, file: '(defaults)' });
 }
 
@@ -225,9 +231,13 @@ export function parseServeConfig(text: string, opts: ParseServeConfigOptions = {
   }
   const root = parsed.value ?? {};
   if (typeof root !== 'object' || root === null || Array.isArray(root)) {
-    throw new ServerError('CONFIG_INVALID', `config ${file} is invalid:\n  ${file}:1:1: the file must be a mapping`, {
-      details: { problems: [`${file}:1:1: the file must be a mapping`] },
-    });
+    throw new ServerError(
+      'CONFIG_INVALID',
+      `config ${file} is invalid:\n  ${file}:1:1: the file must be a mapping`,
+      {
+        details: { problems: [`${file}:1:1: the file must be a mapping`] },
+      },
+    );
   }
   const problems = schemaProblems(OwnSchema, parsed, { value: root, prefix: [] }, 20);
   if (problems.length > 0) throw invalid(file, problems);
@@ -244,11 +254,15 @@ export function parseServeConfig(text: string, opts: ParseServeConfigOptions = {
   };
 
   // listen
-  let listen = { host: doc.listen?.host ?? DEFAULT_LISTEN.host, port: doc.listen?.port ?? DEFAULT_LISTEN.port };
+  let listen = {
+    host: doc.listen?.host ?? DEFAULT_LISTEN.host,
+    port: doc.listen?.port ?? DEFAULT_LISTEN.port,
+  };
   const envListen = env[ENV.listen];
   if (envListen !== undefined && envListen !== '') {
     const l = parseListen(envListen);
-    if (l === undefined) problems.push(`${ENV.listen}: "${envListen}" is not host:port, :port or a port number`);
+    if (l === undefined)
+      problems.push(`${ENV.listen}: "${envListen}" is not host:port, :port or a port number`);
     else listen = { host: l.host ?? listen.host, port: l.port };
   }
 
@@ -258,7 +272,9 @@ export function parseServeConfig(text: string, opts: ParseServeConfigOptions = {
   (doc.access?.tokens ?? []).forEach((t, i) => {
     const where = locate(parsed, ['access', 'tokens', i]);
     if ((t.file === undefined) === (t.env === undefined)) {
-      problems.push(`${where}: /access/tokens/${i} give exactly one of "file" or "env" (never the token itself)`);
+      problems.push(
+        `${where}: /access/tokens/${i} give exactly one of "file" or "env" (never the token itself)`,
+      );
       return;
     }
     if (!resolveTokens) {
@@ -328,7 +344,9 @@ export function parseServeConfig(text: string, opts: ParseServeConfigOptions = {
     ...(opts.path === undefined ? {} : { file: opts.path }),
   };
   if (config.bundleEndpoint.path === '/api' || config.bundleEndpoint.path.startsWith('/api/')) {
-    problems.push(`${locate(parsed, ['bundleEndpoint', 'path'])}: /bundleEndpoint/path must not be under /api`);
+    problems.push(
+      `${locate(parsed, ['bundleEndpoint', 'path'])}: /bundleEndpoint/path must not be under /api`,
+    );
   }
 
   if (doc.broker !== undefined) {
@@ -378,7 +396,9 @@ function invalid(file: string, problems: string[]): ServerError {
 
 function rethrown(err: unknown): unknown {
   if (err instanceof CodedError && err.code === 'CONFIG_INVALID') {
-    return new ServerError('CONFIG_INVALID', err.message, { ...(err.details ? { details: err.details } : {}) });
+    return new ServerError('CONFIG_INVALID', err.message, {
+      ...(err.details ? { details: err.details } : {}),
+    });
   }
   return err;
 }

@@ -37,7 +37,12 @@ export const healthPlugin: FastifyPluginAsync<HealthPluginOptions> = async (fast
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get(
     '/healthz',
-    { schema: { querystring: Type.Object({}), response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    {
+      schema: {
+        querystring: Type.Object({}),
+        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+      },
+    },
     async (_req, reply) => {
       reply.header('cache-control', 'no-store');
       return { status: 'ok' as const };

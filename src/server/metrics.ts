@@ -152,7 +152,9 @@ export function createMetrics(o: MetricsOptions): ServerMetrics {
   const dynamic = new Map<string, Gauge<string>>();
   const prepare = async () => {
     const d = await data();
-    const samples: GaugeSample[] = [...cutoverGauges({ evaluatedAt: d.generatedAt, scopes: d.scopes.map(statusOf) })];
+    const samples: GaugeSample[] = [
+      ...cutoverGauges({ evaluatedAt: d.generatedAt, scopes: d.scopes.map(statusOf) }),
+    ];
     for (const s of d.scopes) {
       if (s.next === null) continue;
       samples.push({
@@ -166,7 +168,12 @@ export function createMetrics(o: MetricsOptions): ServerMetrics {
     for (const sample of samples) {
       let g = dynamic.get(sample.name);
       if (g === undefined) {
-        g = new Gauge({ name: sample.name, help: sample.help, labelNames: Object.keys(sample.labels), registers });
+        g = new Gauge({
+          name: sample.name,
+          help: sample.help,
+          labelNames: Object.keys(sample.labels),
+          registers,
+        });
         dynamic.set(sample.name, g);
       }
       g.set(sample.labels, sample.value);
@@ -188,7 +195,11 @@ function statusOf(s: DashboardData['scopes'][number]): ScopeStatus {
     next:
       s.next === null
         ? null
-        : { phase: s.next.phase as ScopeStatus['phase'], ready: s.next.ready, blockers: s.next.blockers as never },
+        : {
+            phase: s.next.phase as ScopeStatus['phase'],
+            ready: s.next.ready,
+            blockers: s.next.blockers as never,
+          },
     level: s.level,
     parent: s.parent,
     version: 0,
@@ -212,7 +223,10 @@ const INSTRUMENTED = Symbol.for('meshbridge.metrics.instrumented');
  * Times every call of the broker's backends. The broker offers no hook for it, so the
  * backend objects it holds are wrapped in place (once; the secret never passes here).
  */
-export function instrumentBackends(backends: Iterable<object>, histogram: ServerMetrics['backendDuration']): void {
+export function instrumentBackends(
+  backends: Iterable<object>,
+  histogram: ServerMetrics['backendDuration'],
+): void {
   for (const raw of backends) {
     const b = raw as TimedBackend & { [INSTRUMENTED]?: boolean };
     if (b[INSTRUMENTED]) continue;

@@ -13,10 +13,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createBrokerLogger } from '../credential-broker/audit.js';
@@ -25,7 +35,7 @@ import { loadDashboard } from '../dashboard/data.js';
 import type { DashboardData } from '../dashboard/model.js';
 import { dashboardPlugin } from '../dashboard/plugin.js';
 import { bundleEndpointPlugin } from '../dual-trust/endpoint/plugin.js';
-import { CodedError, type Clock } from '../spiffe/errors.js';
+import { type Clock, CodedError } from '../spiffe/errors.js';
 import { openStore, type Store } from '../store/index.js';
 import { accessGuard, type Guard } from './access.js';
 import { StoreBundleSource } from './bundle-source.js';
@@ -169,16 +179,17 @@ export async function createServer(config: ServeConfig, deps: ServerDeps = {}): 
       scope.setErrorHandler((err, req, reply) => sendError(logger, err, req, reply));
       if (broker === undefined) {
         scope.setNotFoundHandler((req, reply) =>
-          reply
-            .code(404)
-            .send({ error: { code: 'ROUTE_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
+          reply.code(404).send({
+            error: { code: 'ROUTE_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` },
+          }),
         );
       }
       await scope.register(healthPlugin, {
         store: s,
         checks: [
           () => {
-            if (!config.bundleEndpoint.enabled) return { name: 'bundle', ok: true, message: 'endpoint disabled' };
+            if (!config.bundleEndpoint.enabled)
+              return { name: 'bundle', ok: true, message: 'endpoint disabled' };
             const st = bundles.status();
             return st.loaded
               ? {
@@ -268,7 +279,8 @@ export async function createServer(config: ServeConfig, deps: ServerDeps = {}): 
           urls.dashboard = `http://${hostPart(host)}:${port}`;
           urls.broker = await broker.listen();
           const brokerPort = (app.server.address() as AddressInfo).port;
-          if (isLoopbackHost(config.broker!.listen.host) && !config.access.requireAuth) openPorts.add(brokerPort);
+          if (isLoopbackHost(config.broker!.listen.host) && !config.access.requireAuth)
+            openPorts.add(brokerPort);
         }
         logger.info(
           {
@@ -303,7 +315,12 @@ export async function createServer(config: ServeConfig, deps: ServerDeps = {}): 
 function plainHandler(app: FastifyInstance, brokerUrl: () => string) {
   return (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (path.startsWith('/v1/') || path === '/v1' || path.startsWith('/oauth2/') || path === '/openapi.json') {
+    if (
+      path.startsWith('/v1/') ||
+      path === '/v1' ||
+      path.startsWith('/oauth2/') ||
+      path === '/openapi.json'
+    ) {
       res.writeHead(404, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
       res.end(
         JSON.stringify({
@@ -351,7 +368,9 @@ function hostPart(host: string): string {
 
 function readVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
     return pkg.version ?? '0.0.0';
   } catch {
     return '0.0.0';

@@ -26,7 +26,7 @@ export interface DemoServer {
 
 export async function prepared(): Promise<{ dir: string; prepared: PreparedDemo; env: NodeJS.ProcessEnv }> {
   const dir = mkdtempSync(join(tmpdir(), 'meshbridge-demo-'));
-  const env = { ...process.env, NO_COLOR: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
   delete env.MESHBRIDGE_DB;
   delete env.MESHBRIDGE_LISTEN;
   delete env.MESHBRIDGE_ADMIN_TOKEN;
@@ -35,7 +35,9 @@ export async function prepared(): Promise<{ dir: string; prepared: PreparedDemo;
 }
 
 /** The demo, served. `edit` may change the generated meshbridge.yaml before serving. */
-export async function demoServer(opts: { edit?: (yaml: string) => string; env?: NodeJS.ProcessEnv } = {}): Promise<DemoServer> {
+export async function demoServer(
+  opts: { edit?: (yaml: string) => string; env?: NodeJS.ProcessEnv } = {},
+): Promise<DemoServer> {
   const p = await prepared();
   if (opts.edit) writeFileSync(p.prepared.configFile, opts.edit(readFileSync(p.prepared.configFile, 'utf8')));
   const env = { ...p.env, ...opts.env };

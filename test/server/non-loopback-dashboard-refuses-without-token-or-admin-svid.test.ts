@@ -22,14 +22,18 @@ function httpsCall(
   opts: { method?: string; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; body: string }> {
   return new Promise((done, fail) => {
-    const req = request(url, { method: opts.method ?? 'GET', ...tls, servername: 'localhost', headers: opts.headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        body += c;
-      });
-      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
-    });
+    const req = request(
+      url,
+      { method: opts.method ?? 'GET', ...tls, servername: 'localhost', headers: opts.headers },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', fail);
     req.end(opts.method === 'POST' ? '{}' : undefined);
   });
@@ -48,7 +52,10 @@ describe('the dashboard off loopback (bound to 127.0.0.2)', () => {
       edit: (yaml) =>
         `${yaml
           .replace(/^listen: \{ host: 127\.0\.0\.1,/m, 'listen: { host: 127.0.0.2,')
-          .replace(/^ {2}listen: \{ host: 127\.0\.0\.1,/m, '  listen: { host: 127.0.0.2,')}access:\n  adminIds: [${ADMIN}]\n  tokens: [{ name: ops, env: TEST_ADMIN_TOKEN }]\n`,
+          .replace(
+            /^ {2}listen: \{ host: 127\.0\.0\.1,/m,
+            '  listen: { host: 127.0.0.2,',
+          )}access:\n  adminIds: [${ADMIN}]\n  tokens: [{ name: ops, env: TEST_ADMIN_TOKEN }]\n`,
       env: { TEST_ADMIN_TOKEN: TOKEN },
     });
     http = demo.server.urls.dashboard;
@@ -67,7 +74,13 @@ describe('the dashboard off loopback (bound to 127.0.0.2)', () => {
   });
 
   it('refuses the page and every API route without a token, with 401 JSON', async () => {
-    for (const path of ['/', '/api/v1/overview', '/api/v1/scopes', '/api/v1/broker', '/assets/dashboard.js']) {
+    for (const path of [
+      '/',
+      '/api/v1/overview',
+      '/api/v1/scopes',
+      '/api/v1/broker',
+      '/assets/dashboard.js',
+    ]) {
       const res = await fetch(`${http}${path}`);
       expect(res.status, path).toBe(401);
       expect(res.headers.get('content-type')).toMatch(/^application\/json/);
@@ -123,7 +136,10 @@ describe('the dashboard off loopback (bound to 127.0.0.2)', () => {
       ['listen: { host: 127.0.0.1, port: 0 }\n', 200],
     ] as const) {
       const config = parseServeConfig(yaml, { env: {} });
-      const server = await createServer(config, { store: demo.server.store, logDestination: { write: () => true } as never });
+      const server = await createServer(config, {
+        store: demo.server.store,
+        logDestination: { write: () => true } as never,
+      });
       try {
         const urls = await server.listen();
         expect((await fetch(`${urls.dashboard}/api/v1/scopes`)).status, yaml).toBe(expected);

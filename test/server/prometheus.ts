@@ -40,7 +40,8 @@ export function parseExposition(text: string): Map<string, Family> {
       const f = families.get(name) ?? { name, type: 'untyped' as const, help: '', samples: [] };
       if (kind === 'HELP') f.help = unescapeHelp(rest);
       else {
-        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(rest)) throw new Error(`bad type in ${where}`);
+        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(rest))
+          throw new Error(`bad type in ${where}`);
         if (f.samples.length > 0) throw new Error(`TYPE after samples in ${where}`);
         f.type = rest as Family['type'];
       }
@@ -68,7 +69,8 @@ function familyOf(families: Map<string, Family>, sample: string): Family | undef
   for (const suffix of ['_bucket', '_sum', '_count']) {
     if (!sample.endsWith(suffix)) continue;
     const f = families.get(sample.slice(0, -suffix.length));
-    if (f !== undefined && (f.type === 'histogram' || (f.type === 'summary' && suffix !== '_bucket'))) return f;
+    if (f !== undefined && (f.type === 'histogram' || (f.type === 'summary' && suffix !== '_bucket')))
+      return f;
   }
   return direct;
 }
@@ -127,7 +129,8 @@ function checkHistogram(f: Family): void {
     }
     const inf = sorted.at(-1);
     if (inf === undefined || inf[0] !== Infinity) throw new Error(`${f.name}${key}: no +Inf bucket`);
-    if (e.count !== inf[1]) throw new Error(`${f.name}${key}: _count ${e.count} differs from the +Inf bucket ${inf[1]}`);
+    if (e.count !== inf[1])
+      throw new Error(`${f.name}${key}: _count ${e.count} differs from the +Inf bucket ${inf[1]}`);
   }
 }
 
@@ -136,7 +139,11 @@ function unescapeHelp(s: string): string {
 }
 
 /** The value of the one sample of `name` whose labels include `match`. */
-export function valueOf(families: Map<string, Family>, name: string, match: Record<string, string>): number | undefined {
+export function sampleValue(
+  families: Map<string, Family>,
+  name: string,
+  match: Record<string, string>,
+): number | undefined {
   for (const f of families.values()) {
     for (const s of f.samples) {
       if (s.name !== name) continue;

@@ -15,16 +15,23 @@
  *                over mTLS; the broker's sightings recorded as observations (cutover.recordObservations)
  */
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:https';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
 import { brokerDb } from '../../credential-broker/schema.js';
 import { StaticKeyLedger } from '../../credential-broker/static-keys/service.js';
-import { advanceScope } from '../../cutover/transitions.js';
-import { cutoverStatus } from '../../cutover/status.js';
 import { recordObservations } from '../../cutover/observations.js';
-import { DEMO_NAMESPACES, generateIstioMesh } from '../../demo/mesh.js';
+import { cutoverStatus } from '../../cutover/status.js';
+import { advanceScope } from '../../cutover/transitions.js';
 import {
   brokerPolicy,
   cacertsSecret,
@@ -35,6 +42,7 @@ import {
   rootCertConfigMaps,
   serveYaml,
 } from '../../demo/artifacts.js';
+import { DEMO_NAMESPACES, generateIstioMesh } from '../../demo/mesh.js';
 import { jwtPublicJwk, loadOrCreateDevCa, mintX509Svid, writeSvidFiles } from '../../devca/index.js';
 import {
   bundleForPhase,
@@ -47,10 +55,21 @@ import {
 import { buildSpireEntries, loadRules, mapWorkloads, prepareSpireEntrySync } from '../../mapper/index.js';
 import { canonicalJson } from '../../mapper/rules.js';
 import { InventoryBuilder, listInputFiles, readInputFiles, toImportRecord } from '../../mesh-import/index.js';
-import { createServer, loadServeConfig, type MeshbridgeServer, type ServeConfig } from '../../server/index.js';
+import {
+  createServer,
+  loadServeConfig,
+  type MeshbridgeServer,
+  type ServeConfig,
+} from '../../server/index.js';
 import { SpiffeId, TrustDomain } from '../../spiffe/spiffeid/index.js';
 import { loadTrustRoots, publishBundleVersion, saveTrustRoots } from '../../store/dual-trust-repo.js';
-import { loadInventory, openStore, type Store, saveImport, type StoredCertificate } from '../../store/index.js';
+import {
+  loadInventory,
+  openStore,
+  type Store,
+  type StoredCertificate,
+  saveImport,
+} from '../../store/index.js';
 import { saveMappingRun, saveSpireEntryDump } from '../../store/mapping-repo.js';
 
 export interface DemoStep {
@@ -97,7 +116,8 @@ export async function prepareDemo(o: DemoOptions): Promise<PreparedDemo> {
   const say = o.say ?? (() => undefined);
   const dir = resolve(o.dir);
   if (existsSync(dir)) {
-    if (existsSync(join(dir, 'meshbridge.yaml')) || existsSync(join(dir, 'istio'))) rmSync(dir, { recursive: true, force: true });
+    if (existsSync(join(dir, 'meshbridge.yaml')) || existsSync(join(dir, 'istio')))
+      rmSync(dir, { recursive: true, force: true });
     else if (readdirCount(dir) > 0)
       throw new Error(`${dir} exists and is not a meshbridge demo folder; give another --dir`);
   }
@@ -119,15 +139,24 @@ export async function prepareDemo(o: DemoOptions): Promise<PreparedDemo> {
   const now = new Date();
   const mesh = generateIstioMesh({ namespaces: DEMO_NAMESPACES });
   const meshTd = mesh.trustDomain;
-  write('istio/cacerts.yaml', cacertsSecret(mesh, mesh.intermediateKey.export({ format: 'pem', type: 'pkcs8' }).toString()), 0o600);
+  write(
+    'istio/cacerts.yaml',
+    cacertsSecret(mesh, mesh.intermediateKey.export({ format: 'pem', type: 'pkcs8' }).toString()),
+    0o600,
+  );
   write('istio/istio-ca-root-cert.yaml', rootCertConfigMaps(mesh, Object.keys(DEMO_NAMESPACES)));
-  for (const w of mesh.workloads) write(`istio/proxies/${w.namespace}.${w.serviceAccount}.json`, proxySecretDump(mesh, w, now));
+  for (const w of mesh.workloads)
+    write(`istio/proxies/${w.namespace}.${w.serviceAccount}.json`, proxySecretDump(mesh, w, now));
   // Keys of two sidecars, so the demo can present mesh-issued certificates to the broker.
   const meshFiles = { cert: '', key: '' };
   for (const w of mesh.workloads) {
     if (!['web', 'ledger'].includes(w.serviceAccount)) continue;
     const cert = write(`mesh-certs/${w.serviceAccount}.pem`, w.chain.map((c) => c.pem).join(''));
-    const key = write(`mesh-certs/${w.serviceAccount}.key`, w.key.export({ format: 'pem', type: 'pkcs8' }).toString(), 0o600);
+    const key = write(
+      `mesh-certs/${w.serviceAccount}.key`,
+      w.key.export({ format: 'pem', type: 'pkcs8' }).toString(),
+      0o600,
+    );
     if (w.serviceAccount === 'web') Object.assign(meshFiles, { cert, key });
   }
   const spireDir = join(dir, 'spire');
@@ -135,7 +164,10 @@ export async function prepareDemo(o: DemoOptions): Promise<PreparedDemo> {
   const svid = (path: string, opts: { dnsNames?: string[] } = {}) =>
     writeSvidFiles(
       spireDir,
-      mintX509Svid(ca, SpiffeId.parse(`spiffe://${DEMO_SPIRE_TRUST_DOMAIN}${path}`), { ttlSeconds: 86_400, ...opts }),
+      mintX509Svid(ca, SpiffeId.parse(`spiffe://${DEMO_SPIRE_TRUST_DOMAIN}${path}`), {
+        ttlSeconds: 86_400,
+        ...opts,
+      }),
     );
   svid('/ns/meshbridge/sa/meshbridge', { dnsNames: ['localhost'] });
   const api = svid('/ns/payments/sa/api');
@@ -187,7 +219,10 @@ export async function prepareDemo(o: DemoOptions): Promise<PreparedDemo> {
     const rules = loadRules(readFileSync(join(dir, 'rules.yaml'), 'utf8'), 'rules.yaml');
     const workloads = (await loadInventory(store, { role: 'workload', problems: 'none' })).certificates;
     const result = mapWorkloads(workloads, rules, null);
-    if (result.blocking) throw new Error(`the demo mapping has a blocking problem: ${result.problems.map((p) => p.message).join('; ')}`);
+    if (result.blocking)
+      throw new Error(
+        `the demo mapping has a blocking problem: ${result.problems.map((p) => p.message).join('; ')}`,
+      );
     await saveMappingRun(store, {
       trustDomain: rules.trustDomain,
       rulesHash: rules.hash,
@@ -205,7 +240,11 @@ export async function prepareDemo(o: DemoOptions): Promise<PreparedDemo> {
     const shown = `${JSON.stringify({ entries: entries.map((e) => ({ id: randomUUID(), ...e })), next_page_token: '' }, null, 2)}\n`;
     write('spire/entry-show.json', shown);
     const { dump } = prepareSpireEntrySync(shown, 'spire/entry-show.json');
-    await saveSpireEntryDump(store, { source: 'spire/entry-show.json', sha256: dump.sha256, entries: dump.entries });
+    await saveSpireEntryDump(store, {
+      source: 'spire/entry-show.json',
+      sha256: dump.sha256,
+      entries: dump.entries,
+    });
     step({
       step: 'map',
       ok: true,
@@ -281,7 +320,8 @@ export async function prepareDemo(o: DemoOptions): Promise<PreparedDemo> {
     step({
       step: 'broker',
       ok: true,
-      detail: 'ephemeral backend, policy broker/policy.yaml (payments-db for SPIRE-issued payments SVIDs only), meshbridge.yaml checked',
+      detail:
+        'ephemeral backend, policy broker/policy.yaml (payments-db for SPIRE-issued payments SVIDs only), meshbridge.yaml checked',
       by: 'credential-broker config + server loadServeConfig',
     });
 
@@ -324,7 +364,13 @@ export async function prepareDemo(o: DemoOptions): Promise<PreparedDemo> {
       db,
       configFile,
       steps,
-      files: { cert: api.cert, key: api.key, ca: join(spireDir, 'bundle.pem'), meshCert: meshFiles.cert, meshKey: meshFiles.key },
+      files: {
+        cert: api.cert,
+        key: api.key,
+        ca: join(spireDir, 'bundle.pem'),
+        meshCert: meshFiles.cert,
+        meshKey: meshFiles.key,
+      },
     };
   } finally {
     await store.close();
@@ -367,8 +413,14 @@ export async function serveDemo(
   // The config file says where things really listen.
   const port = (u: string | undefined) => Number(new URL(u ?? 'http://x:0').port);
   const text = readFileSync(prepared.configFile, 'utf8')
-    .replace(/^listen: \{ host: 127\.0\.0\.1, port: \d+ \}/m, `listen: { host: 127.0.0.1, port: ${port(server.urls.dashboard)} }`)
-    .replace(/^ {2}listen: \{ host: 127\.0\.0\.1, port: \d+ \}/m, `  listen: { host: 127.0.0.1, port: ${port(server.urls.broker)} }`);
+    .replace(
+      /^listen: \{ host: 127\.0\.0\.1, port: \d+ \}/m,
+      `listen: { host: 127.0.0.1, port: ${port(server.urls.dashboard)} }`,
+    )
+    .replace(
+      /^ {2}listen: \{ host: 127\.0\.0\.1, port: \d+ \}/m,
+      `  listen: { host: 127.0.0.1, port: ${port(server.urls.broker)} }`,
+    );
   writeFileSync(prepared.configFile, text);
   return { server, config };
 }
@@ -387,8 +439,18 @@ export async function demoTraffic(prepared: PreparedDemo, server: MeshbridgeServ
   });
   const api = as('payments/api', prepared.files.cert, prepared.files.key, 'spire');
   const web = as('shop/web', prepared.files.meshCert, prepared.files.meshKey, 'mesh');
-  const ledger = as('payments/ledger', join(dir, 'mesh-certs/ledger.pem'), join(dir, 'mesh-certs/ledger.key'), 'mesh');
-  const intruder = as('shop/intruder', join(dir, 'spire/intruder.pem'), join(dir, 'spire/intruder.key'), 'spire');
+  const ledger = as(
+    'payments/ledger',
+    join(dir, 'mesh-certs/ledger.pem'),
+    join(dir, 'mesh-certs/ledger.key'),
+    'mesh',
+  );
+  const intruder = as(
+    'shop/intruder',
+    join(dir, 'spire/intruder.pem'),
+    join(dir, 'spire/intruder.key'),
+    'spire',
+  );
   const plan: [typeof api, string][] = [
     [api, 'payments-db'],
     [api, 'payments-db'],
@@ -427,12 +489,24 @@ export async function demoTraffic(prepared: PreparedDemo, server: MeshbridgeServ
 }
 
 /** Where each scope stands (for the summary the demo prints). */
-export async function demoScopes(store: Store): Promise<{ scope: string; phase: string; workloads: number; onSpire: number }[]> {
+export async function demoScopes(
+  store: Store,
+): Promise<{ scope: string; phase: string; workloads: number; onSpire: number }[]> {
   const report = await cutoverStatus(store);
-  return report.scopes.map((s) => ({ scope: s.scope, phase: s.phase, workloads: s.workloads, onSpire: s.onSpire }));
+  return report.scopes.map((s) => ({
+    scope: s.scope,
+    phase: s.phase,
+    workloads: s.workloads,
+    onSpire: s.onSpire,
+  }));
 }
 
-export function curlCommand(prepared: PreparedDemo, brokerUrl: string, cwd: string, credential = 'payments-db'): string {
+export function curlCommand(
+  prepared: PreparedDemo,
+  brokerUrl: string,
+  cwd: string,
+  credential = 'payments-db',
+): string {
   const shown = (p: string) => {
     const rel = relative(cwd, p);
     return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : p;

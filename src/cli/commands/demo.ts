@@ -4,7 +4,14 @@ import { kernelTour } from '../../demo/kernel-tour.js';
 import { UsageError } from '../context.js';
 import { fail, pass, table } from '../output.js';
 import type { Registrar } from '../program.js';
-import { curlCommand, type DemoTraffic, demoScopes, demoTraffic, prepareDemo, serveDemo } from './demo-run.js';
+import {
+  curlCommand,
+  type DemoTraffic,
+  demoScopes,
+  demoTraffic,
+  prepareDemo,
+  serveDemo,
+} from './demo-run.js';
 
 interface DemoOpts {
   dir: string;
@@ -56,7 +63,8 @@ Example:
         const opts = { ...raw, serve: raw.serve ?? !ctx.out.json };
         const port = (v: string, flag: string) => {
           const n = Number(v);
-          if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`${flag} takes a port number, got "${v}"`);
+          if (!Number.isInteger(n) || n < 0 || n > 65535)
+            throw new UsageError(`${flag} takes a port number, got "${v}"`);
           return n;
         };
         const dashboardPort = opts.serve ? port(opts.port, '--port') : 0;
@@ -86,7 +94,8 @@ Example:
         const urls = server.urls;
         const issued = traffic.filter((t) => t.status === 200).length;
         if (!opts.serve) await server.close();
-        const curl = opts.serve && urls.broker !== undefined ? curlCommand(prepared, urls.broker, ctx.io.cwd) : null;
+        const curl =
+          opts.serve && urls.broker !== undefined ? curlCommand(prepared, urls.broker, ctx.io.cwd) : null;
         const shownDir = shown(ctx.io.cwd, prepared.dir);
 
         if (o.json) {
@@ -127,7 +136,9 @@ Example:
             o.out(`Dashboard:  ${urls.dashboard}/`);
             o.out('Fetch a short-lived credential as payments/api, with its SPIRE-issued demo SVID:');
             o.out(`  ${curl}`);
-            o.out(`Metrics:    ${urls.dashboard}/metrics    Bundle endpoint: ${urls.dashboard}/bundle/cluster.local`);
+            o.out(
+              `Metrics:    ${urls.dashboard}/metrics    Bundle endpoint: ${urls.dashboard}/bundle/cluster.local`,
+            );
             o.out('Move a phase and watch the page follow (in another terminal):');
             o.out(`  ${me} --db ${shown(ctx.io.cwd, prepared.db)} cutover advance istio`);
             o.out(`Files in ${shownDir}/, server log in ${shownDir}/serve.log. Ctrl-C stops.`);

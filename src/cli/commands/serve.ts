@@ -36,8 +36,13 @@ export function configPath(ctx: CommandContext, flag: string | undefined): strin
 export function registerServeCommands(program: Command, r: Registrar): void {
   program
     .command('serve')
-    .description('serve the cutover dashboard and its API, the broker, the bundle endpoint, /healthz, /readyz and /metrics')
-    .option('--config <file>', `the config file (default: $${ENV.config}, else ./${DEFAULT_CONFIG_FILE} when present)`)
+    .description(
+      'serve the cutover dashboard and its API, the broker, the bundle endpoint, /healthz, /readyz and /metrics',
+    )
+    .option(
+      '--config <file>',
+      `the config file (default: $${ENV.config}, else ./${DEFAULT_CONFIG_FILE} when present)`,
+    )
     .option('--listen <host:port>', `where the dashboard listens (overrides listen: and $${ENV.listen})`)
     .addHelpText(
       'after',
@@ -103,7 +108,8 @@ Examples:
 
 function resolveConfig(ctx: CommandContext, opts: { config?: string; listen?: string }): ServeConfig {
   const path = configPath(ctx, opts.config);
-  const config = path === undefined ? defaultServeConfig(ctx.io.env, ctx.io.cwd) : loadServeConfig(path, ctx.io.env);
+  const config =
+    path === undefined ? defaultServeConfig(ctx.io.env, ctx.io.cwd) : loadServeConfig(path, ctx.io.env);
   if (ctx.globals.db !== undefined) config.store = ctx.globals.db;
   if (opts.listen !== undefined) {
     const l = parseListen(opts.listen);
@@ -135,7 +141,10 @@ interface CheckResult {
 async function runCheck(ctx: CommandContext, file: string | undefined): Promise<void> {
   const path = configPath(ctx, file);
   if (path === undefined) {
-    throw new UsageError(`no config file: give one, set $${ENV.config}, or create ./${DEFAULT_CONFIG_FILE}`, 'CONFIG_UNREADABLE');
+    throw new UsageError(
+      `no config file: give one, set $${ENV.config}, or create ./${DEFAULT_CONFIG_FILE}`,
+      'CONFIG_UNREADABLE',
+    );
   }
   let result: CheckResult;
   try {
@@ -147,8 +156,13 @@ async function runCheck(ctx: CommandContext, file: string | undefined): Promise<
       } catch (err) {
         problems.push(...problemsOf(err));
       }
-      for (const f of [config.broker.tls?.cert, config.broker.tls?.key, ...config.broker.trust.flatMap((t) => t.bundles)]) {
-        if (f !== undefined && !existsSync(f)) problems.push(`${f}: no such file (named by the broker section)`);
+      for (const f of [
+        config.broker.tls?.cert,
+        config.broker.tls?.key,
+        ...config.broker.trust.flatMap((t) => t.bundles),
+      ]) {
+        if (f !== undefined && !existsSync(f))
+          problems.push(`${f}: no such file (named by the broker section)`);
       }
     }
     result = { file: path, valid: problems.length === 0, problems, summary: summaryOf(config) };
@@ -175,7 +189,9 @@ async function runCheck(ctx: CommandContext, file: string | undefined): Promise<
     ),
   );
   if (result.summary?.access?.includes('nobody')) {
-    ctx.out.out(`${warnMark(ctx.out)} off loopback without access.tokens or access.adminIds, every dashboard request is refused`);
+    ctx.out.out(
+      `${warnMark(ctx.out)} off loopback without access.tokens or access.adminIds, every dashboard request is refused`,
+    );
   }
 }
 
