@@ -477,14 +477,10 @@ export class Broker {
       case 'not-found':
         throw new BrokerError('LEASE_NOT_FOUND', `no lease ${leaseId}`, { status: 404 });
       case 'busy':
-        throw new BrokerError(
-          'BACKEND_UNAVAILABLE',
-          `lease ${leaseId} is being revoked right now; retry shortly`,
-          {
-            status: 503,
-            retryAfter: 1,
-          },
-        );
+        throw new BrokerError('LEASE_BUSY', `lease ${leaseId} is being revoked right now; retry shortly`, {
+          status: 503,
+          retryAfter: 1,
+        });
       case 'failed': {
         const coded = r.error instanceof CodedError ? r.error : undefined;
         const reason = `lease ${leaseId} could not be revoked downstream: ${r.error?.message ?? 'failed'}`;

@@ -33,6 +33,8 @@ export type BrokerErrorCode =
   | 'CONFIG_UNREADABLE'
   | 'TRUST_UNREADABLE'
   | 'LEASE_NOT_FOUND'
+  /** Another broker process is revoking this lease right now. */
+  | 'LEASE_BUSY'
   | 'RATE_LIMITED'
   | 'REQUEST_INVALID'
   | 'ROUTE_NOT_FOUND'
@@ -65,6 +67,7 @@ const CATEGORY: Record<BrokerErrorCode, ErrorCategory> = {
   CONFIG_UNREADABLE: 'input',
   TRUST_UNREADABLE: 'input',
   LEASE_NOT_FOUND: 'not-found',
+  LEASE_BUSY: 'unavailable',
   RATE_LIMITED: 'unavailable',
   REQUEST_INVALID: 'input',
   ROUTE_NOT_FOUND: 'not-found',

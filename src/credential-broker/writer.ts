@@ -232,13 +232,14 @@ export function insertMany<R extends object>(
 ): CompiledQuery {
   const parameters: unknown[] = [];
   const tuples: string[] = [];
+  // SQLite's `?` tuple is the same for every row; PostgreSQL numbers its placeholders.
+  const sqliteTuple = `(${columns.map(() => '?').join(', ')})`;
   for (const row of rows) {
-    const marks: string[] = [];
-    for (const c of columns) {
-      parameters.push((row as Record<string, unknown>)[c] ?? null);
-      marks.push(dialect === 'postgres' ? `$${parameters.length}` : '?');
-    }
-    tuples.push(`(${marks.join(', ')})`);
+    const first = parameters.length;
+    for (const c of columns) parameters.push((row as Record<string, unknown>)[c] ?? null);
+    tuples.push(
+      dialect === 'postgres' ? `(${columns.map((_, i) => `$${first + i + 1}`).join(', ')})` : sqliteTuple,
+    );
   }
   return CompiledQuery.raw(
     `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')}`,
