@@ -34,14 +34,22 @@ try {
   for (let i = 0; i < 5; i++) {
     const out = new Capture();
     const t = performance.now();
-    const code = await runCli(['--db', target, '--json', 'cutover', 'status'], { stdout: out, stderr: process.stderr, env: process.env });
+    const code = await runCli(['--db', target, '--json', 'cutover', 'status'], {
+      stdout: out,
+      stderr: process.stderr,
+      env: process.env,
+    });
     times.push(performance.now() - t);
     if (code !== 0) throw new Error(`cutover status exited ${code}`);
     bytes = out.text.length;
     if (i === 0) {
-      const report = JSON.parse(out.text) as { scopes: { scope: string; workloads: number; onSpire: number }[] };
+      const report = JSON.parse(out.text) as {
+        scopes: { scope: string; workloads: number; onSpire: number }[];
+      };
       const mesh = report.scopes.find((s) => s.scope === 'istio');
-      console.log(`status: ${report.scopes.length} scopes, istio ${mesh?.workloads} workloads, ${mesh?.onSpire} on SPIRE, ${bytes} bytes of JSON`);
+      console.log(
+        `status: ${report.scopes.length} scopes, istio ${mesh?.workloads} workloads, ${mesh?.onSpire} on SPIRE, ${bytes} bytes of JSON`,
+      );
     }
   }
   const sorted = [...times].sort((a, b) => a - b);

@@ -69,7 +69,12 @@ export async function seedCutoverScale(store: Store, opts: ScaleOptions): Promis
     issuerFingerprint: fingerprint,
   });
   const meshCerts: CertRow[] = [anchor(meshAnchor, 'O=Istio,CN=Root CA')];
-  const spireCerts: CertRow[] = [{ ...anchor(spire.root.fingerprint, 'O=meshbridge dev CA,CN=example.org'), der: spire.root.der.toString('base64') }];
+  const spireCerts: CertRow[] = [
+    {
+      ...anchor(spire.root.fingerprint, 'O=meshbridge dev CA,CN=example.org'),
+      der: spire.root.der.toString('base64'),
+    },
+  ];
   const mappings: Parameters<typeof saveMappingRun>[1]['mappings'] = [];
   const entries: Parameters<typeof saveSpireEntryDump>[1]['entries'] = [];
   let n = 0;
@@ -188,31 +193,73 @@ export async function seedCutoverScale(store: Store, opts: ScaleOptions): Promis
   await transact(store, async (trx) => {
     for (let c = 0; c < clusters; c++) {
       const cluster = c === 0 ? 'dual-issue' : c === 1 ? 'dual-trust' : 'inventoried';
-      await trx.updateTable('cutover_scopes').set({ phase: cluster, version: 1 }).where('scope', '=', `istio/c${c}`).execute();
+      await trx
+        .updateTable('cutover_scopes')
+        .set({ phase: cluster, version: 1 })
+        .where('scope', '=', `istio/c${c}`)
+        .execute();
       for (let k = 0; k < perCluster; k++) {
         const ns = `istio/c${c}/ns-${String(k).padStart(3, '0')}`;
         const ahead = k % 2 === 0;
-        const phase = c === 0 ? (ahead ? 'spiffe-only' : 'dual-issue') : c === 1 ? (ahead ? 'dual-issue' : 'dual-trust') : ahead ? 'dual-trust' : 'inventoried';
+        const phase =
+          c === 0
+            ? ahead
+              ? 'spiffe-only'
+              : 'dual-issue'
+            : c === 1
+              ? ahead
+                ? 'dual-issue'
+                : 'dual-trust'
+              : ahead
+                ? 'dual-trust'
+                : 'inventoried';
         await trx.updateTable('cutover_scopes').set({ phase, version: 1 }).where('scope', '=', ns).execute();
       }
     }
   });
   const edges = opts.edges ?? 5000;
   if (edges > 0) {
-    const rows: { id: string; source: string; destination: string; source_key: string; destination_key: string; list: string; added_at: string }[] = [];
+    const rows: {
+      id: string;
+      source: string;
+      destination: string;
+      source_key: string;
+      destination_key: string;
+      list: string;
+      added_at: string;
+    }[] = [];
     for (let i = 0; i < edges; i++) {
       const a = `ns/ns-${String(i % perCluster).padStart(3, '0')}/sa/sa-${i % perNs}`;
       const b = `ns/ns-${String((i * 31) % perCluster).padStart(3, '0')}/sa/sa-${(i * 7) % perNs}`;
-      rows.push({ id: `edge-${i}`, source: a, destination: b, source_key: a, destination_key: b, list: 'bench', added_at: iso(0) });
+      rows.push({
+        id: `edge-${i}`,
+        source: a,
+        destination: b,
+        source_key: a,
+        destination_key: b,
+        list: 'bench',
+        added_at: iso(0),
+      });
     }
     await transact(store, async (trx) => {
-      for (let i = 0; i < rows.length; i += 1000) await trx.insertInto('cutover_edges').values(rows.slice(i, i + 1000)).execute();
-      await trx.updateTable('cutover_state').set({ serial: 1, value: 'bench' }).where('name', '=', 'edges').execute();
+      for (let i = 0; i < rows.length; i += 1000)
+        await trx
+          .insertInto('cutover_edges')
+          .values(rows.slice(i, i + 1000))
+          .execute();
+      await trx
+        .updateTable('cutover_state')
+        .set({ serial: 1, value: 'bench' })
+        .where('name', '=', 'edges')
+        .execute();
     });
   }
   await recordObservationsFromInventory(store, { clock: () => now });
   const t3 = performance.now();
-  const scopes = await db.selectFrom('cutover_scopes').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const scopes = await db
+    .selectFrom('cutover_scopes')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   return {
     workloads: n,
     namespaces: nsCount,

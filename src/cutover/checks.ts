@@ -62,7 +62,13 @@ export type CheckId = keyof typeof CHECKS;
 export const GATES: Record<Exclude<Phase, 'inventoried'>, readonly CheckId[]> = {
   'dual-trust': ['scope-nesting', 'mapping', 'bundle-dry-run', 'spire-roots'],
   'dual-issue': ['scope-nesting', 'workloads-and-peers-in-dual-trust', 'spire-entries'],
-  'spiffe-only': ['scope-nesting', 'workloads-in-dual-issue', 'workloads-on-spire', 'edge-simulation', 'mesh-certs-within-overlap'],
+  'spiffe-only': [
+    'scope-nesting',
+    'workloads-in-dual-issue',
+    'workloads-on-spire',
+    'edge-simulation',
+    'mesh-certs-within-overlap',
+  ],
   retired: ['scope-nesting', 'all-scopes-spiffe-only', 'no-mesh-certs-left'],
 };
 
@@ -155,7 +161,11 @@ export interface CheckResult {
   evidence: Record<string, unknown>;
 }
 
-export function checkResult(id: CheckId, blockers: Blocker[], evidence: Record<string, unknown> = {}): CheckResult {
+export function checkResult(
+  id: CheckId,
+  blockers: Blocker[],
+  evidence: Record<string, unknown> = {},
+): CheckResult {
   return {
     id,
     title: CHECKS[id].title,

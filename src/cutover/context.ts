@@ -6,7 +6,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { type Composition, composeTrust, DEFAULT_OVERLAP_SECONDS, type RootInput } from '../dual-trust/compose.js';
+import {
+  type Composition,
+  composeTrust,
+  DEFAULT_OVERLAP_SECONDS,
+  type RootInput,
+} from '../dual-trust/compose.js';
 import type { EdgeList } from '../dual-trust/edges.js';
 import { DualTrustError } from '../dual-trust/errors.js';
 import { workloadKeyOf } from '../dual-trust/peer.js';
@@ -102,7 +107,10 @@ export async function loadWorkloads(
  * issuer; plus the intermediates the inventory links it to (anchors left out). Workloads
  * without such a certificate (seen only by the broker) have no chain.
  */
-export async function loadChains(db: Db | Trx, workloads: readonly ScopeWorkload[]): Promise<Map<string, Certificate[]>> {
+export async function loadChains(
+  db: Db | Trx,
+  workloads: readonly ScopeWorkload[],
+): Promise<Map<string, Certificate[]>> {
   const out = new Map<string, Certificate[]>();
   if (workloads.length === 0) return out;
   const byWorkload = new Map(workloads.map((w) => [w.workload, w]));
@@ -118,7 +126,15 @@ export async function loadChains(db: Db | Trx, workloads: readonly ScopeWorkload
         .execute()),
     );
   }
-  certs.sort((a, b) => (a.not_before !== b.not_before ? (a.not_before < b.not_before ? 1 : -1) : a.fingerprint < b.fingerprint ? -1 : 1));
+  certs.sort((a, b) =>
+    a.not_before !== b.not_before
+      ? a.not_before < b.not_before
+        ? 1
+        : -1
+      : a.fingerprint < b.fingerprint
+        ? -1
+        : 1,
+  );
   const candidates = new Map<string, { fingerprint: string; kind: string }[]>();
   for (const c of certs) {
     if (!byWorkload.has(c.workload)) continue;
@@ -225,7 +241,16 @@ export async function composeMesh(
   const meshCol = mesh === 'unknown' ? null : mesh;
   const anchorRows = await db
     .selectFrom('certificates')
-    .select(['fingerprint', 'mesh', 'cluster', 'namespace', 'spiffe_id', 'mesh_identity', 'anchor_fingerprint', 'der'])
+    .select([
+      'fingerprint',
+      'mesh',
+      'cluster',
+      'namespace',
+      'spiffe_id',
+      'mesh_identity',
+      'anchor_fingerprint',
+      'der',
+    ])
     .where('role', '=', 'anchor')
     .where((eb) => (meshCol === null ? eb('mesh', 'is', null) : eb('mesh', '=', meshCol)))
     .execute();
@@ -280,7 +305,12 @@ export async function composeMesh(
     })),
     spireRoots: stored
       .filter((r) => r.origin === 'spire' && r.kind === 'x509-svid')
-      .map((r) => ({ fingerprint: r.key_id, trustDomain: r.trust_domain, subject: r.subject, notAfter: r.not_after })),
+      .map((r) => ({
+        fingerprint: r.key_id,
+        trustDomain: r.trust_domain,
+        subject: r.subject,
+        notAfter: r.not_after,
+      })),
   };
   try {
     out.composition = composeTrust([...meshRoots, ...fromStore.roots], fromStore.jwtKeys, {
@@ -312,7 +342,11 @@ export async function storeEdges(
 ): Promise<number> {
   const now = (opts.clock ?? (() => new Date()))().toISOString();
   return transact(store, async (trx) => {
-    await trx.updateTable('cutover_state').set((eb) => ({ serial: eb('serial', '+', 1), value: name })).where('name', '=', 'edges').execute();
+    await trx
+      .updateTable('cutover_state')
+      .set((eb) => ({ serial: eb('serial', '+', 1), value: name }))
+      .where('name', '=', 'edges')
+      .execute();
     await trx.deleteFrom('cutover_edges').execute();
     const rows = list.edges.map((e) => ({
       id: randomUUID(),
@@ -323,16 +357,34 @@ export async function storeEdges(
       list: name,
       added_at: now,
     }));
-    for (let i = 0; i < rows.length; i += 2000) await trx.insertInto('cutover_edges').values(rows.slice(i, i + 2000)).execute();
+    for (let i = 0; i < rows.length; i += 2000)
+      await trx
+        .insertInto('cutover_edges')
+        .values(rows.slice(i, i + 2000))
+        .execute();
     return rows.length;
   });
 }
 
 export async function loadEdges(db: Db | Trx): Promise<StoredEdge[] | null> {
-  const state = await db.selectFrom('cutover_state').select(['serial']).where('name', '=', 'edges').executeTakeFirst();
+  const state = await db
+    .selectFrom('cutover_state')
+    .select(['serial'])
+    .where('name', '=', 'edges')
+    .executeTakeFirst();
   if (state === undefined || Number(state.serial) === 0) return null;
-  const rows = await db.selectFrom('cutover_edges').selectAll().orderBy('source').orderBy('destination').execute();
-  return rows.map((r) => ({ source: r.source, destination: r.destination, sourceKey: r.source_key, destinationKey: r.destination_key }));
+  const rows = await db
+    .selectFrom('cutover_edges')
+    .selectAll()
+    .orderBy('source')
+    .orderBy('destination')
+    .execute();
+  return rows.map((r) => ({
+    source: r.source,
+    destination: r.destination,
+    sourceKey: r.source_key,
+    destinationKey: r.destination_key,
+  }));
 }
 
 export function byKey(workloads: readonly ScopeWorkload[]): Map<string, ScopeWorkload[]> {
@@ -378,18 +430,29 @@ function workloadOfRow(r: {
 }
 
 /** Every workload an edge end of `edges` names, by key. */
-export async function workloadsByKey(db: Db | Trx, edges: readonly StoredEdge[]): Promise<Map<string, ScopeWorkload[]>> {
+export async function workloadsByKey(
+  db: Db | Trx,
+  edges: readonly StoredEdge[],
+): Promise<Map<string, ScopeWorkload[]>> {
   const keys = [...new Set(edges.flatMap((e) => [e.sourceKey, e.destinationKey]))];
   const rows: ScopeWorkload[] = [];
   for (let i = 0; i < keys.length; i += 1000) {
-    const part = await db.selectFrom('cutover_workloads').selectAll().where('wkey', 'in', keys.slice(i, i + 1000)).execute();
+    const part = await db
+      .selectFrom('cutover_workloads')
+      .selectAll()
+      .where('wkey', 'in', keys.slice(i, i + 1000))
+      .execute();
     rows.push(...part.map(workloadOfRow));
   }
   return byKey(rows);
 }
 
 /** The workloads an edge end names, preferring those in the cluster of `near`, then its mesh. */
-export function candidatesFor(everyone: Map<string, ScopeWorkload[]>, key: string, near: ScopeWorkload): ScopeWorkload[] {
+export function candidatesFor(
+  everyone: Map<string, ScopeWorkload[]>,
+  key: string,
+  near: ScopeWorkload,
+): ScopeWorkload[] {
   const all = everyone.get(key) ?? [];
   const sameCluster = all.filter((w) => w.mesh === near.mesh && w.cluster === near.cluster);
   if (sameCluster.length > 0) return sameCluster;
@@ -483,8 +546,14 @@ export async function gateInputs(db: Db | Trx, overlapSeconds: number): Promise<
       ])
       .executeTakeFirstOrThrow(),
     db.selectFrom('cutover_state').select(['name', 'serial']).execute(),
-    db.selectFrom('mapping_runs').select((eb) => eb.fn.max<number | null>('seq').as('seq')).executeTakeFirst(),
-    db.selectFrom('spire_entry_dumps').select((eb) => eb.fn.max<number | null>('seq').as('seq')).executeTakeFirst(),
+    db
+      .selectFrom('mapping_runs')
+      .select((eb) => eb.fn.max<number | null>('seq').as('seq'))
+      .executeTakeFirst(),
+    db
+      .selectFrom('spire_entry_dumps')
+      .select((eb) => eb.fn.max<number | null>('seq').as('seq'))
+      .executeTakeFirst(),
   ]);
   const serial = (name: string) => Number(state.find((s) => s.name === name)?.serial ?? 0);
   return {

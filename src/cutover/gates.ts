@@ -16,6 +16,7 @@ import type { Certificate } from '../spiffe/x509/certificate.js';
 import type { Store } from '../store/index.js';
 import { type Blocker, type CheckId, type CheckResult, checkResult, GATES } from './checks.js';
 import {
+  byKey,
   composeMesh,
   descendantsOf,
   type GateInputs,
@@ -24,20 +25,27 @@ import {
   loadEdges,
   loadScopes,
   loadWorkloads,
-  byKey,
   type MeshComposition,
+  namespacePhase,
   resolveScopeEdges,
   type ScopeEdge,
-  workloadsByKey,
-  namespacePhase,
   type ScopeRow,
   type Scopes,
   type ScopeWorkload,
   type StoredEdge,
+  workloadsByKey,
 } from './context.js';
 import { CutoverError } from './errors.js';
 import { type Db, dbOf, type Trx } from './schema.js';
-import { DEFAULT_CLUSTER, nextPhase, type Phase, parseScopeName, phaseIndex, previousPhase, within } from './scope.js';
+import {
+  DEFAULT_CLUSTER,
+  nextPhase,
+  type Phase,
+  parseScopeName,
+  phaseIndex,
+  previousPhase,
+  within,
+} from './scope.js';
 
 export interface GateOptions {
   /** The phase to judge entry into (default: the next one). */
@@ -104,7 +112,10 @@ export function targetOf(scopes: Scopes, scope: string, to: Phase | undefined): 
     return { row, to: next };
   }
   if (to === 'retired' && row.level !== 'mesh') {
-    throw new CutoverError('CUTOVER_PHASE_INVALID', `retired is for a whole mesh, not a ${row.level}: advance ${row.mesh}`);
+    throw new CutoverError(
+      'CUTOVER_PHASE_INVALID',
+      `retired is for a whole mesh, not a ${row.level}: advance ${row.mesh}`,
+    );
   }
   if (phaseIndex(to) <= phaseIndex(row.phase)) {
     throw new CutoverError(
@@ -123,7 +134,11 @@ export function targetOf(scopes: Scopes, scope: string, to: Phase | undefined): 
 }
 
 /** Judges the gate into the next phase (or `opts.to`) of `scope`. */
-export async function evaluateGate(store: Store, scope: string, opts: GateOptions = {}): Promise<GateEvaluation> {
+export async function evaluateGate(
+  store: Store,
+  scope: string,
+  opts: GateOptions = {},
+): Promise<GateEvaluation> {
   const db = dbOf(store);
   const scopes = await loadScopes(db);
   const { row, to } = targetOf(scopes, scope, opts.to);
@@ -170,7 +185,11 @@ export async function evaluateGate(store: Store, scope: string, opts: GateOption
  * `cutover plan`: judges the gate and stores the evaluation as evidence, so `status` can
  * show the certificate-verifying checks without running them again.
  */
-export async function planGate(store: Store, scope: string, opts: GateOptions = {}): Promise<GateEvaluation & { evidenceId: string }> {
+export async function planGate(
+  store: Store,
+  scope: string,
+  opts: GateOptions = {},
+): Promise<GateEvaluation & { evidenceId: string }> {
   const e = await evaluateGate(store, scope, opts);
   const evidenceId = await recordEvaluation(dbOf(store), e);
   return { ...e, evidenceId };
@@ -220,7 +239,8 @@ export async function recordEvaluation(db: Db | Trx, e: GateEvaluation): Promise
 // ---------------------------------------------------------------- the checks
 
 const RUN: Record<CheckId, (ctx: Ctx) => Promise<CheckResult>> = {
-  'scope-nesting': async (ctx) => checkResult('scope-nesting', nestingBlockers(ctx.scopes, ctx.target, ctx.to), nestingEvidence(ctx)),
+  'scope-nesting': async (ctx) =>
+    checkResult('scope-nesting', nestingBlockers(ctx.scopes, ctx.target, ctx.to), nestingEvidence(ctx)),
   mapping: checkMapping,
   'bundle-dry-run': checkDryRun,
   'spire-roots': checkSpireRoots,
@@ -296,15 +316,31 @@ async function workloadsOf(ctx: Ctx): Promise<ScopeWorkload[]> {
 }
 
 async function compositionOf(ctx: Ctx): Promise<MeshComposition> {
-  ctx.composition ??= await composeMesh(ctx.db, ctx.target.mesh, { clock: ctx.clock, overlapSeconds: ctx.overlapSeconds });
+  ctx.composition ??= await composeMesh(ctx.db, ctx.target.mesh, {
+    clock: ctx.clock,
+    overlapSeconds: ctx.overlapSeconds,
+  });
   return ctx.composition;
 }
 
-async function latestRun(db: Db): Promise<{ id: string; seq: number; rulesHash: string; createdAt: string; trustDomain: string } | null> {
-  const r = await db.selectFrom('mapping_runs').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst();
+async function latestRun(
+  db: Db,
+): Promise<{ id: string; seq: number; rulesHash: string; createdAt: string; trustDomain: string } | null> {
+  const r = await db
+    .selectFrom('mapping_runs')
+    .selectAll()
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   return r === undefined
     ? null
-    : { id: r.id, seq: Number(r.seq), rulesHash: r.rules_hash, createdAt: r.created_at, trustDomain: r.trust_domain };
+    : {
+        id: r.id,
+        seq: Number(r.seq),
+        rulesHash: r.rules_hash,
+        createdAt: r.created_at,
+        trustDomain: r.trust_domain,
+      };
 }
 
 /** The SPIFFE ID the latest run maps each workload of the scope to (null: unmapped). */
@@ -333,7 +369,10 @@ async function checkMapping(ctx: Ctx): Promise<CheckResult> {
   const run = await latestRun(ctx.db);
   if (run === null) {
     return checkResult('mapping', [
-      { code: 'MAPPING_MISSING', message: 'no accepted mapping run is stored: run `meshbridge map` with your rules' },
+      {
+        code: 'MAPPING_MISSING',
+        message: 'no accepted mapping run is stored: run `meshbridge map` with your rules',
+      },
     ]);
   }
   const blockers: Blocker[] = [];
@@ -369,7 +408,11 @@ function bundleSummary(comp: Composition, phase: Phase) {
   const b = bundleForPhase(comp, phase === 'retired' ? 'spiffe-only' : phase);
   return {
     phase: b.phase,
-    trustDomains: b.trustDomains.map((td) => ({ name: td.name, roots: td.roots.map((r) => r.fingerprint), digest: td.digest })),
+    trustDomains: b.trustDomains.map((td) => ({
+      name: td.name,
+      roots: td.roots.map((r) => r.fingerprint),
+      digest: td.digest,
+    })),
   };
 }
 
@@ -385,7 +428,13 @@ function trustOf(comp: Composition, phase: Phase, memo: Map<Phase, TrustSet>): T
 
 function refusedBlockers(mc: MeshComposition): Blocker[] {
   if (mc.refused === null) return [];
-  const roots = (mc.refused.details?.roots as { fingerprint: string; subject: string; notAfter: string; status: string }[]) ?? [];
+  const roots =
+    (mc.refused.details?.roots as {
+      fingerprint: string;
+      subject: string;
+      notAfter: string;
+      status: string;
+    }[]) ?? [];
   if (roots.length === 0) return [{ code: 'BUNDLE_ROOT_REFUSED', message: mc.refused.message }];
   return roots.map((r) => ({
     code: 'BUNDLE_ROOT_REFUSED' as const,
@@ -433,7 +482,12 @@ async function checkDryRun(ctx: Ctx): Promise<CheckResult> {
     }
     evidence.bundle = bundleSummary(comp, ctx.to);
     evidence.current = bundleSummary(comp, ctx.from);
-    evidence.candidates = { total: report.total, valid: report.valid, invalid: report.invalid, breaks: report.breaks.length };
+    evidence.candidates = {
+      total: report.total,
+      valid: report.valid,
+      invalid: report.invalid,
+      breaks: report.breaks.length,
+    };
     evidence.notJudged = workloads.length - candidates.length;
   }
   return checkResult('bundle-dry-run', blockers, evidence);
@@ -444,7 +498,12 @@ async function checkSpireRoots(ctx: Ctx): Promise<CheckResult> {
   return checkResult(
     'spire-roots',
     mc.spireRoots.length === 0
-      ? [{ code: 'SPIRE_ROOTS_UNKNOWN', message: 'no SPIRE root is stored: sync SPIRE\'s trust bundle first (`meshbridge spire sync`)' }]
+      ? [
+          {
+            code: 'SPIRE_ROOTS_UNKNOWN',
+            message: "no SPIRE root is stored: sync SPIRE's trust bundle first (`meshbridge spire sync`)",
+          },
+        ]
       : [],
     { roots: mc.spireRoots },
   );
@@ -524,16 +583,26 @@ async function checkPeers(ctx: Ctx): Promise<CheckResult> {
 }
 
 async function checkSpireEntries(ctx: Ctx): Promise<CheckResult> {
-  const dump = await ctx.db.selectFrom('spire_entry_dumps').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  const dump = await ctx.db
+    .selectFrom('spire_entry_dumps')
+    .selectAll()
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   const run = await latestRun(ctx.db);
   const blockers: Blocker[] = [];
   if (dump === undefined) {
     blockers.push({
       code: 'SPIRE_ENTRIES_UNKNOWN',
-      message: 'no SPIRE entry dump is stored: run `spire-server entry show -output json` and `meshbridge spire sync --entries`',
+      message:
+        'no SPIRE entry dump is stored: run `spire-server entry show -output json` and `meshbridge spire sync --entries`',
     });
   }
-  if (run === null) blockers.push({ code: 'MAPPING_MISSING', message: 'no accepted mapping run is stored: run `meshbridge map`' });
+  if (run === null)
+    blockers.push({
+      code: 'MAPPING_MISSING',
+      message: 'no accepted mapping run is stored: run `meshbridge map`',
+    });
   if (dump === undefined || run === null) return checkResult('spire-entries', blockers);
   const ids = await mappedIds(ctx.db, run.id, ctx.target);
   const wanted = [...new Set([...ids.values()].filter((v): v is string => v !== null))];
@@ -564,7 +633,13 @@ async function checkSpireEntries(ctx: Ctx): Promise<CheckResult> {
     }
   }
   return checkResult('spire-entries', blockers, {
-    dump: { id: dump.id, seq: Number(dump.seq), importedAt: dump.imported_at, source: dump.source, entries: Number(dump.entry_count) },
+    dump: {
+      id: dump.id,
+      seq: Number(dump.seq),
+      importedAt: dump.imported_at,
+      source: dump.source,
+      entries: Number(dump.entry_count),
+    },
     run: run.id,
     mappedIds: wanted.length,
     withEntries: present.size,
@@ -584,7 +659,13 @@ async function checkOnSpire(ctx: Ctx): Promise<CheckResult> {
       } certificate${w.lastFingerprint ? ` (sha256 ${w.lastFingerprint.slice(0, 16)}…)` : ''}`,
       workload: w.workload,
       ...(w.lastFingerprint
-        ? { certificate: { fingerprint: w.lastFingerprint, issuer: w.lastIssuerFingerprint, issuerKind: w.lastIssuerKind } }
+        ? {
+            certificate: {
+              fingerprint: w.lastFingerprint,
+              issuer: w.lastIssuerFingerprint,
+              issuerKind: w.lastIssuerKind,
+            },
+          }
         : {}),
     });
   }
@@ -603,7 +684,10 @@ async function checkSimulation(ctx: Ctx): Promise<CheckResult> {
   const inScope = (w: { mesh: string; cluster: string; namespace: string }) =>
     within(`${w.mesh}/${w.cluster}/${w.namespace}`, ctx.target.scope);
   const phaseNow = (w: ScopeWorkload): Phase => namespacePhase(ctx.scopes, w.mesh, w.cluster, w.namespace);
-  const evidence: Record<string, unknown> = { edgeList: ctx.edges !== null, bundle: bundleSummary(comp, 'spiffe-only') };
+  const evidence: Record<string, unknown> = {
+    edgeList: ctx.edges !== null,
+    bundle: bundleSummary(comp, 'spiffe-only'),
+  };
 
   if (ctx.edges !== null) {
     const edges = await scopeEdges(ctx, ctx.edges);
@@ -627,7 +711,12 @@ async function checkSimulation(ctx: Ctx): Promise<CheckResult> {
     for (const w of workloads.values()) {
       const chain = chains.get(w.workload);
       if (chain === undefined || w.mesh !== ctx.target.mesh) continue;
-      sims.push({ key: w.workload, identity: w.workload, chain, scope: `${w.mesh}/${w.cluster}/${w.namespace}` });
+      sims.push({
+        key: w.workload,
+        identity: w.workload,
+        chain,
+        scope: `${w.mesh}/${w.cluster}/${w.namespace}`,
+      });
     }
     const byId = new Map([...workloads.values()].map((w) => [w.workload, w]));
     // 'dual-issue' labels the state today, 'spiffe-only' the state after the transition.
@@ -642,7 +731,8 @@ async function checkSimulation(ctx: Ctx): Promise<CheckResult> {
       clock: ctx.clock,
       cache: ctx.cache,
     });
-    const key = (b: { source: string; destination: string; direction: string }) => `${b.source}\u0000${b.destination}\u0000${b.direction}`;
+    const key = (b: { source: string; destination: string; direction: string }) =>
+      `${b.source}\u0000${b.destination}\u0000${b.direction}`;
     const before = new Set(report.phases[0]!.broken.map(key));
     const original = new Map(simEdges.map((e) => [`${e.source}\u0000${e.destination}`, e.original]));
     for (const b of report.phases[1]!.broken) {
@@ -651,7 +741,11 @@ async function checkSimulation(ctx: Ctx): Promise<CheckResult> {
       blockers.push({
         code: 'EDGE_WOULD_BREAK',
         message: `edge ${o?.source ?? b.source} -> ${o?.destination ?? b.destination} (${b.direction}): ${b.verifier} would refuse the certificate ${b.presenter} presents once the mesh roots are removed: ${b.message} [${b.code}]`,
-        edge: { source: o?.source ?? b.source, destination: o?.destination ?? b.destination, direction: b.direction },
+        edge: {
+          source: o?.source ?? b.source,
+          destination: o?.destination ?? b.destination,
+          direction: b.direction,
+        },
         workload: b.presenter,
         peer: b.verifier,
         certificate: { fingerprint: b.fingerprint },
@@ -716,7 +810,12 @@ async function checkOverlap(ctx: Ctx): Promise<CheckResult> {
       code: 'MESH_CERT_OUTLIVES_OVERLAP' as const,
       message: `the mesh-issued certificate of ${r.workload} (sha256 ${r.fingerprint.slice(0, 16)}…) is valid until ${r.not_after}, beyond the ${Math.round(ctx.overlapSeconds / 3600)}h overlap window (${limit})`,
       workload: r.workload,
-      certificate: { fingerprint: r.fingerprint, notAfter: r.not_after, issuer: r.issuer_fingerprint, issuerKind: 'mesh' },
+      certificate: {
+        fingerprint: r.fingerprint,
+        notAfter: r.not_after,
+        issuer: r.issuer_fingerprint,
+        issuerKind: 'mesh',
+      },
     })),
     { overlapSeconds: ctx.overlapSeconds, validUntilAtMost: limit },
   );
@@ -739,7 +838,12 @@ async function checkNoMeshCerts(ctx: Ctx): Promise<CheckResult> {
       code: 'MESH_CERT_UNEXPIRED' as const,
       message: `the mesh-issued certificate of ${r.workload} (sha256 ${r.fingerprint.slice(0, 16)}…) is valid until ${r.not_after}`,
       workload: r.workload,
-      certificate: { fingerprint: r.fingerprint, notAfter: r.not_after, issuer: r.issuer_fingerprint, issuerKind: 'mesh' },
+      certificate: {
+        fingerprint: r.fingerprint,
+        notAfter: r.not_after,
+        issuer: r.issuer_fingerprint,
+        issuerKind: 'mesh',
+      },
     })),
     { at: now },
   );

@@ -52,7 +52,10 @@ export async function loadHistory(store: Store, opts: HistoryOptions = {}): Prom
   if (opts.scope !== undefined) {
     const name = parseScopeName(opts.scope).name;
     q = q.where((eb) =>
-      eb.or([eb('t.scope', '=', name), eb(eb.fn('substr', ['t.scope', eb.val(1), eb.val(name.length + 1)]), '=', `${name}/`)]),
+      eb.or([
+        eb('t.scope', '=', name),
+        eb(eb.fn('substr', ['t.scope', eb.val(1), eb.val(name.length + 1)]), '=', `${name}/`),
+      ]),
     );
   }
   const rows = await q.orderBy('t.seq').execute();
@@ -63,7 +66,8 @@ export async function loadHistory(store: Store, opts: HistoryOptions = {}): Prom
     at: r.at,
     by: r.by_user,
     reason: r.reason,
-    evidence: opts.withoutEvidence || r.evidence == null ? null : (JSON.parse(r.evidence) as Record<string, unknown>),
+    evidence:
+      opts.withoutEvidence || r.evidence == null ? null : (JSON.parse(r.evidence) as Record<string, unknown>),
     kind: r.kind,
     via: r.via,
     version: Number(r.scope_version),

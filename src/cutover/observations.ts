@@ -191,7 +191,8 @@ function classify(
     links.push(fp);
     fp = c.cas.get(fp)?.issuerFingerprint ?? null;
   }
-  if (cert.anchorFingerprint !== null && !links.includes(cert.anchorFingerprint)) links.push(cert.anchorFingerprint);
+  if (cert.anchorFingerprint !== null && !links.includes(cert.anchorFingerprint))
+    links.push(cert.anchorFingerprint);
   for (const l of links) {
     const k = kindOfRoot(c, l);
     if (k !== null) return { issuerFingerprint: l, kind: k };
@@ -200,7 +201,8 @@ function classify(
   // No anchor: judge the topmost known certificate by signature.
   const top = links.length > 0 ? parsedCa(c, links[links.length - 1]!) : parseDer(cert.der);
   if (top !== null) {
-    for (const [rootFp, root] of c.spire) if (signedBy(top, root)) return { issuerFingerprint: rootFp, kind: 'spire' };
+    for (const [rootFp, root] of c.spire)
+      if (signedBy(top, root)) return { issuerFingerprint: rootFp, kind: 'spire' };
     if (links.length === 0) {
       for (const ca of c.cas.values()) {
         const x = parsedCa(c, ca.fingerprint);
@@ -262,7 +264,15 @@ function resolveParts(p: {
     p.namespace !== null && p.serviceAccount !== null
       ? `ns/${p.namespace}/sa/${p.serviceAccount}`
       : workloadKeyOf(p.identity ?? name);
-  return { workload: workloadId(mesh, cluster, namespace, name), mesh, cluster, namespace, name, wkey, meshIdentity: null };
+  return {
+    workload: workloadId(mesh, cluster, namespace, name),
+    mesh,
+    cluster,
+    namespace,
+    name,
+    wkey,
+    meshIdentity: null,
+  };
 }
 
 interface MappedIdentityRow {
@@ -274,11 +284,19 @@ interface MappedIdentityRow {
 }
 
 async function latestRunId(db: Db | Trx): Promise<string | null> {
-  const r = await db.selectFrom('mapping_runs').select('id').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  const r = await db
+    .selectFrom('mapping_runs')
+    .select('id')
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   return r?.id ?? null;
 }
 
-async function mappedBySpiffeId(db: Db | Trx, ids: readonly string[]): Promise<Map<string, MappedIdentityRow>> {
+async function mappedBySpiffeId(
+  db: Db | Trx,
+  ids: readonly string[],
+): Promise<Map<string, MappedIdentityRow>> {
   const out = new Map<string, MappedIdentityRow>();
   if (ids.length === 0) return out;
   const runId = await latestRunId(db);
@@ -339,11 +357,17 @@ async function upsertWorkloads(trx: Trx, rows: readonly WorkloadUpsert[]): Promi
       best.set(r.workload, {
         ...winner,
         mesh_identity: cur.mesh_identity ?? r.mesh_identity,
-        first_seen: cur.first_seen < r.first_seen ? cur.first_seen : r.first_seen,
+        first_seen: [cur.first_seen, r.first_seen].sort()[0]!,
       });
     }
   }
-  const rowsOut = [...best.values()].map((r) => ({ ...r, mapped_spiffe_id: null, mapping_run: null, has_entry: 0, entry_dump: null }));
+  const rowsOut = [...best.values()].map((r) => ({
+    ...r,
+    mapped_spiffe_id: null,
+    mapping_run: null,
+    has_entry: 0,
+    entry_dump: null,
+  }));
   for (const batch of batches(rowsOut, 19)) {
     await trx
       .insertInto('cutover_workloads')
@@ -436,7 +460,13 @@ async function pendingImports(db: Db | Trx): Promise<{ id: string; finished_at: 
     .select(['id', 'finished_at'])
     .where('status', '=', 'complete')
     .where(({ not, exists, selectFrom }) =>
-      not(exists(selectFrom('cutover_imports').select('import_id').whereRef('cutover_imports.import_id', '=', 'imports.id'))),
+      not(
+        exists(
+          selectFrom('cutover_imports')
+            .select('import_id')
+            .whereRef('cutover_imports.import_id', '=', 'imports.id'),
+        ),
+      ),
     )
     .orderBy('finished_at')
     .orderBy('id')
@@ -444,15 +474,27 @@ async function pendingImports(db: Db | Trx): Promise<{ id: string; finished_at: 
 }
 
 async function classifierDigest(db: Db | Trx): Promise<string | null> {
-  const r = await db.selectFrom('cutover_state').select('value').where('name', '=', 'observations').executeTakeFirst();
+  const r = await db
+    .selectFrom('cutover_state')
+    .select('value')
+    .where('name', '=', 'observations')
+    .executeTakeFirst();
   return r?.value ?? null;
 }
 
 async function spireRootsDigestNow(db: Db | Trx): Promise<string> {
-  const roots = await db.selectFrom('trust_roots').select(['origin', 'material']).where('kind', '=', 'x509-svid').execute();
+  const roots = await db
+    .selectFrom('trust_roots')
+    .select(['origin', 'material'])
+    .where('kind', '=', 'x509-svid')
+    .execute();
   const spire = roots.filter((r) => r.origin === 'spire').map((r) => sha256(r.material));
   const fed = roots.filter((r) => r.origin !== 'spire').map((r) => sha256(r.material));
-  return createHash('sha256').update(spire.sort().join(',')).update('|').update(fed.sort().join(',')).digest('hex');
+  return createHash('sha256')
+    .update(spire.sort().join(','))
+    .update('|')
+    .update(fed.sort().join(','))
+    .digest('hex');
 }
 
 /**
@@ -460,7 +502,10 @@ async function spireRootsDigestNow(db: Db | Trx): Promise<string> {
  * before when SPIRE roots became known since. One transaction; a no-op (no write at all)
  * when there is nothing new. Safe to call concurrently: the second caller finds nothing.
  */
-export async function recordObservationsFromInventory(store: Store, opts: ObservationOptions = {}): Promise<IngestResult> {
+export async function recordObservationsFromInventory(
+  store: Store,
+  opts: ObservationOptions = {},
+): Promise<IngestResult> {
   const db = dbOf(store);
   const nothing: IngestResult = { imports: 0, observations: 0, workloads: 0, reclassified: 0 };
   const [pending, stored, current, matched, latest] = await Promise.all([
@@ -470,7 +515,12 @@ export async function recordObservationsFromInventory(store: Store, opts: Observ
     matchedTo(db),
     latestMappingAndDump(db),
   ]);
-  if (pending.length === 0 && stored === current && matched.mapping === latest.mapping && matched.entries === latest.entries) {
+  if (
+    pending.length === 0 &&
+    stored === current &&
+    matched.mapping === latest.mapping &&
+    matched.entries === latest.entries
+  ) {
     return nothing;
   }
   const now = (opts.clock ?? (() => new Date()))().toISOString();
@@ -492,7 +542,11 @@ export async function recordObservationsFromInventory(store: Store, opts: Observ
         const n = await ingestImport(trx, c, at, ids.sort()[ids.length - 1]!);
         observations += n.observations;
         workloads += n.workloads;
-        const perImport = ids.map((id) => ({ import_id: id, ingested_at: now, observations: n.observations }));
+        const perImport = ids.map((id) => ({
+          import_id: id,
+          ingested_at: now,
+          observations: n.observations,
+        }));
         await trx.insertInto('cutover_imports').values(perImport).execute();
       }
       await matchMappingAndEntries(trx);
@@ -508,14 +562,20 @@ export async function recordObservationsFromInventory(store: Store, opts: Observ
 }
 
 async function matchedTo(db: Db | Trx): Promise<{ mapping: string | null; entries: string | null }> {
-  const rows = await db.selectFrom('cutover_state').select(['name', 'value']).where('name', 'in', ['mapping', 'entries']).execute();
+  const rows = await db
+    .selectFrom('cutover_state')
+    .select(['name', 'value'])
+    .where('name', 'in', ['mapping', 'entries'])
+    .execute();
   return {
     mapping: rows.find((r) => r.name === 'mapping')?.value ?? null,
     entries: rows.find((r) => r.name === 'entries')?.value ?? null,
   };
 }
 
-async function latestMappingAndDump(db: Db | Trx): Promise<{ mapping: string | null; entries: string | null }> {
+async function latestMappingAndDump(
+  db: Db | Trx,
+): Promise<{ mapping: string | null; entries: string | null }> {
   const [run, dump] = await Promise.all([
     db.selectFrom('mapping_runs').select('id').orderBy('seq', 'desc').limit(1).executeTakeFirst(),
     db.selectFrom('spire_entry_dumps').select('id').orderBy('seq', 'desc').limit(1).executeTakeFirst(),
@@ -532,32 +592,31 @@ async function latestMappingAndDump(db: Db | Trx): Promise<{ mapping: string | n
  */
 async function matchMappingAndEntries(trx: Trx): Promise<void> {
   const latest = await latestMappingAndDump(trx);
+  // Joins, not correlated subqueries: a planner that misjudges a per-row subquery (all
+  // mappings of a run share its id) would scan the run once per workload.
   if (latest.mapping !== null) {
     const run = latest.mapping;
-    await trx
-      .updateTable('cutover_workloads')
-      .set({
-        mapped_spiffe_id: sql<string | null>`(SELECT MIN(m.spiffe_id) FROM mappings m WHERE m.run_id = ${run}
-          AND m.mesh_identity = cutover_workloads.mesh_identity
-          AND (m.mesh IS NULL OR m.mesh = cutover_workloads.mesh)
-          AND COALESCE(m.cluster, ${DEFAULT_CLUSTER}) = cutover_workloads.cluster)`,
-        mapping_run: run,
-        entry_dump: null,
-      })
-      .where((eb) => eb.or([eb('mapping_run', 'is', null), eb('mapping_run', '<>', run)]))
-      .execute();
+    const pending = `~${run}`;
+    await sql`UPDATE cutover_workloads SET mapped_spiffe_id = NULL, entry_dump = NULL, mapping_run = ${pending}
+      WHERE mapping_run IS NULL OR mapping_run <> ${run}`.execute(trx);
+    await sql`UPDATE cutover_workloads SET mapped_spiffe_id = m.spiffe_id
+      FROM (SELECT mesh, COALESCE(cluster, ${DEFAULT_CLUSTER}) AS cluster, mesh_identity, MIN(spiffe_id) AS spiffe_id
+            FROM mappings WHERE run_id = ${run} GROUP BY mesh, COALESCE(cluster, ${DEFAULT_CLUSTER}), mesh_identity) m
+      WHERE cutover_workloads.mapping_run = ${pending}
+        AND m.mesh_identity = cutover_workloads.mesh_identity
+        AND m.cluster = cutover_workloads.cluster
+        AND (m.mesh IS NULL OR m.mesh = cutover_workloads.mesh)`.execute(trx);
+    await sql`UPDATE cutover_workloads SET mapping_run = ${run} WHERE mapping_run = ${pending}`.execute(trx);
   }
   if (latest.entries !== null) {
     const dump = latest.entries;
-    await trx
-      .updateTable('cutover_workloads')
-      .set({
-        has_entry: sql<number>`CASE WHEN mapped_spiffe_id IS NOT NULL AND EXISTS (SELECT 1 FROM spire_entries s
-          WHERE s.dump_id = ${dump} AND s.spiffe_id = cutover_workloads.mapped_spiffe_id) THEN 1 ELSE 0 END`,
-        entry_dump: dump,
-      })
-      .where((eb) => eb.or([eb('entry_dump', 'is', null), eb('entry_dump', '<>', dump)]))
-      .execute();
+    const pending = `~${dump}`;
+    await sql`UPDATE cutover_workloads SET has_entry = 0, entry_dump = ${pending}
+      WHERE entry_dump IS NULL OR entry_dump <> ${dump}`.execute(trx);
+    await sql`UPDATE cutover_workloads SET has_entry = 1
+      FROM (SELECT DISTINCT spiffe_id FROM spire_entries WHERE dump_id = ${dump}) e
+      WHERE cutover_workloads.entry_dump = ${pending} AND e.spiffe_id = cutover_workloads.mapped_spiffe_id`.execute(trx);
+    await sql`UPDATE cutover_workloads SET entry_dump = ${dump} WHERE entry_dump = ${pending}`.execute(trx);
   }
   for (const [name, value] of [
     ['mapping', latest.mapping],
@@ -609,9 +668,15 @@ async function ingestImport(
 
   const classified = certs.map((cert) => ({
     cert,
-    ...classify(c, { issuerFingerprint: cert.issuer_fingerprint, anchorFingerprint: cert.anchor_fingerprint, der: cert.der }),
+    ...classify(c, {
+      issuerFingerprint: cert.issuer_fingerprint,
+      anchorFingerprint: cert.anchor_fingerprint,
+      der: cert.der,
+    }),
   }));
-  const spiffeIds = classified.filter((x) => x.kind !== 'mesh' && x.cert.spiffe_id !== null).map((x) => x.cert.spiffe_id!);
+  const spiffeIds = classified
+    .filter((x) => x.kind !== 'mesh' && x.cert.spiffe_id !== null)
+    .map((x) => x.cert.spiffe_id!);
   const mapped = await mappedBySpiffeId(trx, spiffeIds);
   const source = `import:${importId}`;
 
@@ -785,7 +850,11 @@ async function reclassify(trx: Trx, c: Classifier): Promise<number> {
     .where('c.anchor_fingerprint', 'is', null)
     .execute();
   for (const o of open) {
-    const k = classify(c, { issuerFingerprint: o.issuer_fingerprint, anchorFingerprint: o.anchor_fingerprint, der: o.der });
+    const k = classify(c, {
+      issuerFingerprint: o.issuer_fingerprint,
+      anchorFingerprint: o.anchor_fingerprint,
+      der: o.der,
+    });
     if (k.kind === 'unknown' || k.kind === 'mesh') continue;
     changed++;
     await trx
@@ -821,7 +890,11 @@ function kindOf(text: string | null | undefined): IssuerKind | null {
 
 async function findWorkload(db: Db | Trx, input: ObservationInput): Promise<string | null> {
   const exists = async (id: string): Promise<string | null> => {
-    const r = await db.selectFrom('cutover_workloads').select('workload').where('workload', '=', id).executeTakeFirst();
+    const r = await db
+      .selectFrom('cutover_workloads')
+      .select('workload')
+      .where('workload', '=', id)
+      .executeTakeFirst();
     return r?.workload ?? null;
   };
   if (typeof input.workload === 'string' && input.workload !== '') return exists(input.workload);
@@ -847,7 +920,12 @@ async function findWorkload(db: Db | Trx, input: ObservationInput): Promise<stri
     const r = await q.orderBy('workload').limit(1).executeTakeFirst();
     if (r !== undefined) return r.workload;
   }
-  const byKey = await db.selectFrom('cutover_workloads').select('workload').where('wkey', '=', workloadKeyOf(id)).limit(2).execute();
+  const byKey = await db
+    .selectFrom('cutover_workloads')
+    .select('workload')
+    .where('wkey', '=', workloadKeyOf(id))
+    .limit(2)
+    .execute();
   return byKey.length === 1 ? byKey[0]!.workload : null;
 }
 
@@ -875,14 +953,20 @@ export async function recordObservations(
   if (inputs.length === 0) return [];
   const db = dbOf(store);
   const c = await loadClassifier(db);
-  const anchors = new Set([...c.cas.values()].filter((x) => x.anchorFingerprint === null || x.anchorFingerprint === x.fingerprint).map((x) => x.fingerprint));
+  const anchors = new Set(
+    [...c.cas.values()]
+      .filter((x) => x.anchorFingerprint === null || x.anchorFingerprint === x.fingerprint)
+      .map((x) => x.fingerprint),
+  );
   const prepared: { row: Parameters<typeof insertObservations>[1][number] }[] = [];
   for (const input of inputs) {
     const at = isoOf(input.at);
     const fp = input.issuerFingerprint ?? null;
     const kind: IssuerKind =
       kindOf(input.issuerKind) ??
-      (fp === null ? 'unknown' : (kindOfRoot(c, fp) ?? (anchors.has(fp) || c.cas.has(fp) ? 'mesh' : 'unknown')));
+      (fp === null
+        ? 'unknown'
+        : (kindOfRoot(c, fp) ?? (anchors.has(fp) || c.cas.has(fp) ? 'mesh' : 'unknown')));
     const workload = await findWorkload(db, input);
     prepared.push({
       row: {
@@ -922,10 +1006,17 @@ export async function recordObservations(
         })
         .where('workload', '=', row.workload)
         .where((eb) =>
-          eb.or([eb('last_at', '<', row.at), eb.and([eb('last_at', '=', row.at), eb('last_not_before', '<=', notBefore)])]),
+          eb.or([
+            eb('last_at', '<', row.at),
+            eb.and([eb('last_at', '=', row.at), eb('last_not_before', '<=', notBefore)]),
+          ]),
         )
         .execute();
     }
   });
-  return prepared.map((p) => ({ id: p.row.id, workload: p.row.workload, issuerKind: p.row.issuer_kind as IssuerKind }));
+  return prepared.map((p) => ({
+    id: p.row.id,
+    workload: p.row.workload,
+    issuerKind: p.row.issuer_kind as IssuerKind,
+  }));
 }

@@ -47,7 +47,12 @@ function formatsOf(mesh: string): BundleFormat[] {
 }
 
 /** The rollout of `phase` for `scope`. */
-export async function rolloutFor(store: Store, scope: string, phase: Phase, opts: RolloutOptions = {}): Promise<Rollout> {
+export async function rolloutFor(
+  store: Store,
+  scope: string,
+  phase: Phase,
+  opts: RolloutOptions = {},
+): Promise<Rollout> {
   const db = dbOf(store);
   const s = parseScopeName(scope);
   const direction = opts.direction ?? 'advance';
@@ -72,7 +77,11 @@ export async function rolloutFor(store: Store, scope: string, phase: Phase, opts
     }
     const bundle = withSequences(bundleForPhase(mc.composition, bundlePhase), () => undefined);
     return formatsOf(s.mesh).flatMap((format) =>
-      emitBundle(bundle, format, format === 'istio-root-configmap' && namespaces.length > 0 ? { namespaces } : {}).map((a) => ({
+      emitBundle(
+        bundle,
+        format,
+        format === 'istio-root-configmap' && namespaces.length > 0 ? { namespaces } : {},
+      ).map((a) => ({
         path: `bundle/${a.name}`,
         description: `${a.description} (${format}, ${bundlePhase})`,
         content: a.content,
@@ -84,7 +93,10 @@ export async function rolloutFor(store: Store, scope: string, phase: Phase, opts
   if (direction === 'rollback') {
     out.artifacts.push(...bundleFiles());
     out.steps.push(`roll the ${bundlePhase} bundle (bundle/) back out to ${where}`);
-    if (phase === 'dual-trust') out.steps.push(`stop issuing SPIRE SVIDs to ${where}: delete their SPIRE entries and restart them onto the mesh CA`);
+    if (phase === 'dual-trust')
+      out.steps.push(
+        `stop issuing SPIRE SVIDs to ${where}: delete their SPIRE entries and restart them onto the mesh CA`,
+      );
     if (phase === 'inventoried') out.steps.push(`the SPIRE roots leave the bundle of ${s.name}`);
     if (phase === 'dual-issue') out.steps.push(`the mesh roots are trusted again by ${where}`);
     if (phase === 'spiffe-only') out.steps.push(`keep the mesh CA's key until ${s.name} is retired again`);
@@ -95,20 +107,27 @@ export async function rolloutFor(store: Store, scope: string, phase: Phase, opts
     case 'dual-trust':
       out.artifacts.push(...bundleFiles());
       out.steps.push(`roll out the dual-trust bundle (mesh + SPIRE roots, bundle/) to ${where}`);
-      out.steps.push('wait until every proxy has loaded it (istio-agent / linkerd-proxy reload trust roots without a restart)');
+      out.steps.push(
+        'wait until every proxy has loaded it (istio-agent / linkerd-proxy reload trust roots without a restart)',
+      );
       break;
     case 'dual-issue': {
       out.artifacts.push(...(await spireEntryFiles(store, s, out.notes)));
       out.artifacts.push(
         ...(mc.composition === null
           ? []
-          : emitBundle(withSequences(bundleForPhase(mc.composition, 'dual-issue'), () => undefined), 'spire').map((a) => ({
+          : emitBundle(
+              withSequences(bundleForPhase(mc.composition, 'dual-issue'), () => undefined),
+              'spire',
+            ).map((a) => ({
               path: `spire/${a.name}`,
               description: a.description,
               content: a.content,
             }))),
       );
-      out.steps.push(`create the SPIRE entries of ${where} (spire/entries.json: spire-server entry create -data)`);
+      out.steps.push(
+        `create the SPIRE entries of ${where} (spire/entries.json: spire-server entry create -data)`,
+      );
       out.steps.push('let SPIRE trust the mesh roots too (spire/bundle-set.*.json: spire-server bundle set)');
       out.steps.push(`restart ${where} so they fetch SPIRE SVIDs; re-import their certificates to record it`);
       break;
@@ -119,9 +138,15 @@ export async function rolloutFor(store: Store, scope: string, phase: Phase, opts
       break;
     case 'retired':
       out.artifacts.push(...bundleFiles());
-      out.steps.push(`decommission the ${s.mesh} CA: delete its signing key (${
-        s.mesh === 'istio' ? 'the cacerts Secret in istio-system' : s.mesh === 'linkerd' ? 'the linkerd-identity-issuer Secret' : 'its Secret'
-      }) and stop its issuer`);
+      out.steps.push(
+        `decommission the ${s.mesh} CA: delete its signing key (${
+          s.mesh === 'istio'
+            ? 'the cacerts Secret in istio-system'
+            : s.mesh === 'linkerd'
+              ? 'the linkerd-identity-issuer Secret'
+              : 'its Secret'
+        }) and stop its issuer`,
+      );
       out.steps.push('keep the final bundle (bundle/) as the only trust configuration');
       break;
     case 'inventoried':
@@ -131,20 +156,38 @@ export async function rolloutFor(store: Store, scope: string, phase: Phase, opts
 }
 
 /** The SPIRE entries for the scope's mapped workloads, against the stored entry dump. */
-async function spireEntryFiles(store: Store, s: ReturnType<typeof parseScopeName>, notes: string[]): Promise<RolloutArtifact[]> {
+async function spireEntryFiles(
+  store: Store,
+  s: ReturnType<typeof parseScopeName>,
+  notes: string[],
+): Promise<RolloutArtifact[]> {
   const db = dbOf(store);
-  const run = await db.selectFrom('mapping_runs').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  const run = await db
+    .selectFrom('mapping_runs')
+    .selectAll()
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   if (run === undefined) {
     notes.push('no SPIRE entries: no accepted mapping run is stored (`meshbridge map`)');
     return [];
   }
   const rules = rulesFromObject(JSON.parse(run.rules), run.rules_file);
-  const stored = await db.selectFrom('mappings').select(['mesh', 'cluster', 'mesh_identity', 'spiffe_id']).where('run_id', '=', run.id).execute();
+  const stored = await db
+    .selectFrom('mappings')
+    .select(['mesh', 'cluster', 'mesh_identity', 'spiffe_id'])
+    .where('run_id', '=', run.id)
+    .execute();
   const previous: PreviousMapping = {
     rulesHash: run.rules_hash,
     runId: run.id,
     createdAt: run.created_at,
-    identities: stored.map((m) => ({ mesh: m.mesh, cluster: m.cluster, meshIdentity: m.mesh_identity, spiffeId: m.spiffe_id })),
+    identities: stored.map((m) => ({
+      mesh: m.mesh,
+      cluster: m.cluster,
+      meshIdentity: m.mesh_identity,
+      spiffeId: m.spiffe_id,
+    })),
   };
   let q = db
     .selectFrom('certificates as c')
@@ -163,10 +206,19 @@ async function spireEntryFiles(store: Store, s: ReturnType<typeof parseScopeName
     serviceAccount: c.service_account,
   }));
   const result = mapWorkloads(workloads, rules, previous, { allowIdChanges: true });
-  const dumpRow = await db.selectFrom('spire_entry_dumps').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  const dumpRow = await db
+    .selectFrom('spire_entry_dumps')
+    .selectAll()
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   let spireDump: { entries: SpireEntry[]; id: string; importedAt: string; source: string } | null = null;
   if (dumpRow !== undefined) {
-    const entries = await db.selectFrom('spire_entries').selectAll().where('dump_id', '=', dumpRow.id).execute();
+    const entries = await db
+      .selectFrom('spire_entries')
+      .selectAll()
+      .where('dump_id', '=', dumpRow.id)
+      .execute();
     spireDump = {
       id: dumpRow.id,
       importedAt: dumpRow.imported_at,

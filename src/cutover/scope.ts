@@ -59,7 +59,10 @@ export function phaseIndex(p: Phase): number {
 
 export function parsePhase(value: string, what = '--to'): Phase {
   if (isPhase(value)) return value;
-  throw new CutoverError('CUTOVER_PHASE_INVALID', `${what} "${value}" is not a phase; use one of ${PHASES.join(', ')}`);
+  throw new CutoverError(
+    'CUTOVER_PHASE_INVALID',
+    `${what} "${value}" is not a phase; use one of ${PHASES.join(', ')}`,
+  );
 }
 
 /** The last phase a scope of this level can be in. */
@@ -115,7 +118,8 @@ export function scopeName(mesh: string, cluster: string | null, namespace: strin
       parent: `${mesh}/${cluster}`,
     };
   }
-  if (cluster !== null) return { name: `${mesh}/${cluster}`, level: 'cluster', mesh, cluster, namespace: null, parent: mesh };
+  if (cluster !== null)
+    return { name: `${mesh}/${cluster}`, level: 'cluster', mesh, cluster, namespace: null, parent: mesh };
   return { name: mesh, level: 'mesh', mesh, cluster: null, namespace: null, parent: null };
 }
 

@@ -15,7 +15,7 @@ import { sql } from 'kysely';
 import { DEFAULT_OVERLAP_SECONDS } from '../dual-trust/compose.js';
 import { type Clock, systemClock } from '../spiffe/errors.js';
 import type { Store } from '../store/index.js';
-import { type Blocker, type CheckId, CHECKS, EXPENSIVE_CHECKS, GATES } from './checks.js';
+import { type Blocker, CHECKS, type CheckId, EXPENSIVE_CHECKS, GATES } from './checks.js';
 import {
   candidatesFor,
   type GateInputs,
@@ -89,7 +89,10 @@ function nsKey(mesh: string, cluster: string, namespace: string): string {
 }
 
 /** Filter fragment for an optional scope. */
-function scopeSql(alias: string, s: { mesh: string; cluster: string | null; namespace: string | null } | null) {
+function scopeSql(
+  alias: string,
+  s: { mesh: string; cluster: string | null; namespace: string | null } | null,
+) {
   if (s === null) return sql`1 = 1`;
   const parts = [sql`${sql.ref(`${alias}.mesh`)} = ${s.mesh}`];
   if (s.cluster !== null) parts.push(sql`${sql.ref(`${alias}.cluster`)} = ${s.cluster}`);
@@ -173,10 +176,21 @@ export async function cutoverStatus(store: Store, opts: StatusOptions = {}): Pro
 
   const nextOf = new Map<string, Phase | null>(shown.map((s) => [s.scope, nextPhase(s.phase, s.level)]));
   const needed = new Set<CheckId>();
-  for (const p of nextOf.values()) if (p !== null) for (const c of GATES[p as Exclude<Phase, 'inventoried'>]) needed.add(c);
+  for (const p of nextOf.values())
+    if (p !== null) for (const c of GATES[p as Exclude<Phase, 'inventoried'>]) needed.add(c);
 
-  const run = await db.selectFrom('mapping_runs').select(['id', 'seq']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
-  const dump = await db.selectFrom('spire_entry_dumps').select(['id', 'seq']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  const run = await db
+    .selectFrom('mapping_runs')
+    .select(['id', 'seq'])
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  const dump = await db
+    .selectFrom('spire_entry_dumps')
+    .select(['id', 'seq'])
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
 
   // One pass over the mesh-issued certificates: those outliving the overlap window, and
   // those not expired yet.
@@ -327,7 +341,10 @@ interface EdgePair {
 }
 
 /** Every edge resolved once, filed under the namespace of each end it names. */
-function pairsByNamespace(edges: readonly StoredEdge[], everyone: Map<string, ScopeWorkload[]>): Map<string, EdgePair[]> {
+function pairsByNamespace(
+  edges: readonly StoredEdge[],
+  everyone: Map<string, ScopeWorkload[]>,
+): Map<string, EdgePair[]> {
   const out = new Map<string, EdgePair[]>();
   const add = (ns: string, p: EdgePair) => {
     const list = out.get(ns);
@@ -400,7 +417,12 @@ function cached(ctx: Agg, id: CheckId): Blocker[] {
 
 function mappingMissing(ctx: Agg): Blocker[] {
   return ctx.run === undefined
-    ? [{ code: 'MAPPING_MISSING', message: 'no accepted mapping run is stored: run `meshbridge map` with your rules' }]
+    ? [
+        {
+          code: 'MAPPING_MISSING',
+          message: 'no accepted mapping run is stored: run `meshbridge map` with your rules',
+        },
+      ]
     : perNamespace(ctx, ctx.unmapped, (ns, a) => ({
         code: 'WORKLOAD_UNMAPPED',
         message: `${a.count} workload(s) of ${ns} are not in mapping run ${Number(ctx.run!.seq)} (${eg(a)})`,
@@ -416,7 +438,12 @@ const AGG: Record<CheckId, (ctx: Agg) => Blocker[]> = {
   'bundle-dry-run': (ctx) => cached(ctx, 'bundle-dry-run'),
   'spire-roots': (ctx) =>
     ctx.spireRoots === 0
-      ? [{ code: 'SPIRE_ROOTS_UNKNOWN', message: "no SPIRE root is stored: sync SPIRE's trust bundle first (`meshbridge spire sync`)" }]
+      ? [
+          {
+            code: 'SPIRE_ROOTS_UNKNOWN',
+            message: "no SPIRE root is stored: sync SPIRE's trust bundle first (`meshbridge spire sync`)",
+          },
+        ]
       : [],
   'workloads-and-peers-in-dual-trust': (ctx) => [...behind(ctx.scopes, ctx.s, 'dual-trust'), ...peers(ctx)],
   'spire-entries': (ctx) => {
@@ -424,7 +451,8 @@ const AGG: Record<CheckId, (ctx: Agg) => Blocker[]> = {
       return [
         {
           code: 'SPIRE_ENTRIES_UNKNOWN',
-          message: 'no SPIRE entry dump is stored: run `spire-server entry show -output json` and `meshbridge spire sync --entries`',
+          message:
+            'no SPIRE entry dump is stored: run `spire-server entry show -output json` and `meshbridge spire sync --entries`',
         },
         ...(ctx.run === undefined ? mappingMissing(ctx) : []),
       ];
@@ -465,7 +493,12 @@ const AGG: Record<CheckId, (ctx: Agg) => Blocker[]> = {
   'all-scopes-spiffe-only': (ctx) =>
     [...ctx.scopes.values()]
       .filter((x) => x.scope !== ctx.s.scope && within(x.scope, ctx.s.scope) && x.phase !== 'spiffe-only')
-      .map((x) => ({ code: 'SCOPE_NOT_SPIFFE_ONLY' as const, message: `${x.scope} is in ${x.phase}, not spiffe-only`, scope: x.scope, phase: x.phase })),
+      .map((x) => ({
+        code: 'SCOPE_NOT_SPIFFE_ONLY' as const,
+        message: `${x.scope} is in ${x.phase}, not spiffe-only`,
+        scope: x.scope,
+        phase: x.phase,
+      })),
   'no-mesh-certs-left': (ctx) =>
     perNamespace(ctx, ctx.unexpired, (ns, a) => ({
       code: 'MESH_CERT_UNEXPIRED',

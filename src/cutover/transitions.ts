@@ -89,7 +89,9 @@ function conflict(scope: string, expected: number, row: ScopeRow | undefined): C
       : `${scope} changed while the gate was judged (version ${expected} -> ${row.version}, now ${row.phase}, by ${
           row.updatedBy ?? 'unknown'
         } at ${row.updatedAt}); nothing was changed: look at \`cutover status\` and try again`,
-    { details: { scope, expectedVersion: expected, version: row?.version ?? null, phase: row?.phase ?? null } },
+    {
+      details: { scope, expectedVersion: expected, version: row?.version ?? null, phase: row?.phase ?? null },
+    },
   );
 }
 
@@ -100,7 +102,10 @@ async function lockTransitions(trx: Trx): Promise<number> {
     .set((eb) => ({ serial: eb('serial', '+', 0) }))
     .where('name', '=', 'transitions')
     .execute();
-  const r = await trx.selectFrom('cutover_transitions').select((eb) => eb.fn.max<number | null>('seq').as('seq')).executeTakeFirst();
+  const r = await trx
+    .selectFrom('cutover_transitions')
+    .select((eb) => eb.fn.max<number | null>('seq').as('seq'))
+    .executeTakeFirst();
   return Number(r?.seq ?? 0) + 1;
 }
 
@@ -129,11 +134,15 @@ async function setPhase(trx: Trx, row: ScopeRow, to: Phase, at: string, by: stri
  * a result (`advanced: false`, the blockers in `gate`), not an error; CUTOVER_CONFLICT is
  * thrown when someone else changed the scope in between.
  */
-export async function advanceScope(store: Store, scope: string, opts: AdvanceOptions): Promise<AdvanceResult> {
+export async function advanceScope(
+  store: Store,
+  scope: string,
+  opts: AdvanceOptions,
+): Promise<AdvanceResult> {
   const clock = opts.clock ?? systemClock;
   const name = parseScopeName(scope).name;
   await recordObservationsFromInventory(store, { clock });
-  let edges = undefined;
+  let edges: ReturnType<typeof edgesOf> | undefined;
   if (opts.edges) {
     if (opts.dryRun) edges = edgesOf(opts.edges.list);
     else await storeEdges(store, opts.edges.list, opts.edges.name, { clock });
@@ -146,7 +155,15 @@ export async function advanceScope(store: Store, scope: string, opts: AdvanceOpt
   });
   const db = dbOf(store);
   const at = gate.evaluatedAt;
-  const base = { scope: gate.scope, from: gate.from, to: gate.to, gate, at, by: opts.by, dryRun: Boolean(opts.dryRun) };
+  const base = {
+    scope: gate.scope,
+    from: gate.from,
+    to: gate.to,
+    gate,
+    at,
+    by: opts.by,
+    dryRun: Boolean(opts.dryRun),
+  };
   const scopes = await loadScopes(db);
   const cascadeOf = (s: Scopes): TransitionRow[] =>
     gate.to === 'retired'
@@ -163,7 +180,8 @@ export async function advanceScope(store: Store, scope: string, opts: AdvanceOpt
     let seq = await lockTransitions(trx);
     const now = await loadScopes(trx);
     const row = now.get(gate.scope);
-    if (row === undefined || row.version !== gate.version || row.phase !== gate.from) throw conflict(gate.scope, gate.version, row);
+    if (row === undefined || row.version !== gate.version || row.phase !== gate.from)
+      throw conflict(gate.scope, gate.version, row);
     const again = [...nestingBlockers(now, row, gate.to), ...behind(now, row, previousPhase(gate.to)!)];
     if (again.length > 0) {
       throw new CutoverError(
@@ -209,10 +227,16 @@ export async function advanceScope(store: Store, scope: string, opts: AdvanceOpt
  * and what refuses it (a scope that would then lead its parent by two phases; a retired
  * mesh above a cluster or namespace).
  */
-export function planRollback(scopes: Scopes, row: ScopeRow): { to: Phase; followers: TransitionRow[]; blockers: Blocker[] } {
+export function planRollback(
+  scopes: Scopes,
+  row: ScopeRow,
+): { to: Phase; followers: TransitionRow[]; blockers: Blocker[] } {
   const to = previousPhase(row.phase);
   if (to === null) {
-    throw new CutoverError('CUTOVER_NOTHING_TO_ROLL_BACK', `${row.scope} is in inventoried: there is nothing to roll back`);
+    throw new CutoverError(
+      'CUTOVER_NOTHING_TO_ROLL_BACK',
+      `${row.scope} is in inventoried: there is nothing to roll back`,
+    );
   }
   const blockers: Blocker[] = [];
   const followers: TransitionRow[] = [];
@@ -251,27 +275,51 @@ export function planRollback(scopes: Scopes, row: ScopeRow): { to: Phase; follow
 }
 
 /** Rolls a scope back one phase, with a reason; refused (a result with blockers) when the nesting rule forbids it. */
-export async function rollbackScope(store: Store, scope: string, opts: RollbackOptions): Promise<RollbackResult> {
+export async function rollbackScope(
+  store: Store,
+  scope: string,
+  opts: RollbackOptions,
+): Promise<RollbackResult> {
   const reason = opts.reason.trim();
-  if (reason === '') throw new CutoverError('CUTOVER_REASON_REQUIRED', 'a rollback needs a reason (--reason TEXT): it is kept in the history');
+  if (reason === '')
+    throw new CutoverError(
+      'CUTOVER_REASON_REQUIRED',
+      'a rollback needs a reason (--reason TEXT): it is kept in the history',
+    );
   const clock = opts.clock ?? systemClock;
   const name = parseScopeName(scope).name;
   await recordObservationsFromInventory(store, { clock });
   const scopes = await loadScopes(dbOf(store));
   const row = scopes.get(name);
-  if (row === undefined) throw new CutoverError('CUTOVER_SCOPE_UNKNOWN', `the inventory knows no scope ${name}`);
+  if (row === undefined)
+    throw new CutoverError('CUTOVER_SCOPE_UNKNOWN', `the inventory knows no scope ${name}`);
   const plan = planRollback(scopes, row);
   const at = clock().toISOString();
-  const base = { scope: name, from: row.phase, to: plan.to, reason, at, by: opts.by, dryRun: Boolean(opts.dryRun) };
+  const base = {
+    scope: name,
+    from: row.phase,
+    to: plan.to,
+    reason,
+    at,
+    by: opts.by,
+    dryRun: Boolean(opts.dryRun),
+  };
   if (plan.blockers.length > 0 || opts.dryRun) {
-    return { ...base, rolledBack: false, followers: plan.followers, blockers: plan.blockers, version: row.version };
+    return {
+      ...base,
+      rolledBack: false,
+      followers: plan.followers,
+      blockers: plan.blockers,
+      version: row.version,
+    };
   }
   await opts.beforeWrite?.();
   return transact(store, async (trx) => {
     let seq = await lockTransitions(trx);
     const now = await loadScopes(trx);
     const cur = now.get(name);
-    if (cur === undefined || cur.version !== row.version || cur.phase !== row.phase) throw conflict(name, row.version, cur);
+    if (cur === undefined || cur.version !== row.version || cur.phase !== row.phase)
+      throw conflict(name, row.version, cur);
     const again = planRollback(now, cur);
     if (again.blockers.length > 0) {
       throw new CutoverError(

@@ -14,7 +14,15 @@ import { EXIT } from '../../src/cli/exit-codes.js';
 import { Capture } from '../../src/cli/output.js';
 import { action, buildProgram } from '../../src/cli/program.js';
 import { generateIstioMesh } from '../../src/demo/mesh.js';
-import { createDevCa, type DevCa, EKU, type IssuedCertificate, type Issuer, issueCertificate, mintX509Svid } from '../../src/devca/index.js';
+import {
+  createDevCa,
+  type DevCa,
+  EKU,
+  type IssuedCertificate,
+  type Issuer,
+  issueCertificate,
+  mintX509Svid,
+} from '../../src/devca/index.js';
 import { SpiffeId, TrustDomain } from '../../src/spiffe/spiffeid/index.js';
 
 export const HOUR = 3_600_000;
@@ -24,6 +32,7 @@ export interface CliRun {
   code: number;
   stdout: string;
   stderr: string;
+  // biome-ignore lint/suspicious/noExplicitAny: the tests assert the JSON contracts field by field
   json: () => any;
 }
 
@@ -32,7 +41,10 @@ export interface CliRun {
  * `src/cli/program.ts` once their owner adds them; until then they are added here to
  * the same program (the one line the lead adds).
  */
-export async function meshbridge(argv: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<CliRun> {
+export async function meshbridge(
+  argv: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv },
+): Promise<CliRun> {
   const stdout = new Capture();
   const stderr = new Capture();
   const io: CliIO = {
@@ -134,7 +146,12 @@ export function writeIstioMesh(
       );
     }
     write(join(dir, 'workloads', `${w.namespace}-${w.serviceAccount}.pem`), leaf.pem + mesh.intermediate.pem);
-    workloads.push({ namespace: w.namespace, serviceAccount: w.serviceAccount, identity: w.meshIdentity, fingerprint: leaf.fingerprint });
+    workloads.push({
+      namespace: w.namespace,
+      serviceAccount: w.serviceAccount,
+      identity: w.meshIdentity,
+      fingerprint: leaf.fingerprint,
+    });
   }
   return { root: mesh.root, intermediate: mesh.intermediate, workloads, dir };
 }
@@ -149,7 +166,11 @@ export function writeIstioMesh(
  * 24h + 20s. Written as `trust-anchor.pem`, `issuer.pem` and `proxies/<ns>-<sa>.pem`
  * (leaf + issuer).
  */
-export function writeLinkerdMesh(dir: string, now: Date, namespaces: Record<string, string[]>): GeneratedMesh {
+export function writeLinkerdMesh(
+  dir: string,
+  now: Date,
+  namespaces: Record<string, string[]>,
+): GeneratedMesh {
   const anchorKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const anchorSubject = 'CN=root.linkerd.cluster.local';
   const anchor = issueCertificate(
@@ -239,7 +260,10 @@ export function writeSpireSvids(
   const fingerprints: string[] = [];
   for (const w of workloads) {
     const id = SpiffeId.parse(`spiffe://${spire.trustDomain}/ns/${w.namespace}/sa/${w.serviceAccount}`);
-    const svid = mintX509Svid(spire.ca, id, { clock: () => now, ttlSeconds: opts.ttlSeconds ?? 365 * 86_400 });
+    const svid = mintX509Svid(spire.ca, id, {
+      clock: () => now,
+      ttlSeconds: opts.ttlSeconds ?? 365 * 86_400,
+    });
     write(join(dir, `${w.namespace}-${w.serviceAccount}.pem`), svid.certPem);
     fingerprints.push(svid.chain[0]!.fingerprint);
   }
@@ -271,7 +295,14 @@ export function writeEntryDump(path: string, trustDomain: string, ids: readonly 
 
 /** Mapping rules: every mesh identity to `spiffe://<td>/ns/{namespace}/sa/{serviceAccount}`. */
 export function writeRules(path: string, trustDomain: string): void {
-  write(path, stringify({ version: 1, trustDomain, rules: [{ name: 'k8s', spiffeId: 'spiffe://{trustDomain}/ns/{namespace}/sa/{serviceAccount}' }] }));
+  write(
+    path,
+    stringify({
+      version: 1,
+      trustDomain,
+      rules: [{ name: 'k8s', spiffeId: 'spiffe://{trustDomain}/ns/{namespace}/sa/{serviceAccount}' }],
+    }),
+  );
 }
 
 export function writeEdges(path: string, edges: [string, string][]): void {

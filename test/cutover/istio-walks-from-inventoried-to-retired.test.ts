@@ -57,7 +57,11 @@ describe('an Istio mesh walks inventoried -> retired', () => {
       'istio/east/shop',
     ]);
     expect(s0.scopes[0]).toMatchObject({ scope: 'istio', phase: 'inventoried', workloads: 5, onSpire: 0 });
-    expect(s0.scopes[3]).toMatchObject({ scope: 'istio/east/shop', workloads: 3, next: { phase: 'dual-trust', ready: false } });
+    expect(s0.scopes[3]).toMatchObject({
+      scope: 'istio/east/shop',
+      workloads: 3,
+      next: { phase: 'dual-trust', ready: false },
+    });
 
     // ------------------------------------------------------------ into dual-trust
     let r = await json('cutover', 'advance', 'istio/east/shop', '--at', at());
@@ -72,27 +76,60 @@ describe('an Istio mesh walks inventoried -> retired', () => {
     ]);
 
     expect((await run('map', '--rules', 'rules.yaml')).code).toBe(0);
-    expect((await run('spire', 'sync', '--bundle', spire.bundleFile, '--trust-domain', 'example.org')).code).toBe(0);
-    r = await json('cutover', 'advance', 'istio/east/shop', '--to', 'dual-trust', '--out', 'out1', '--by', 'alice', '--at', at());
+    expect(
+      (await run('spire', 'sync', '--bundle', spire.bundleFile, '--trust-domain', 'example.org')).code,
+    ).toBe(0);
+    r = await json(
+      'cutover',
+      'advance',
+      'istio/east/shop',
+      '--to',
+      'dual-trust',
+      '--out',
+      'out1',
+      '--by',
+      'alice',
+      '--at',
+      at(),
+    );
     expect(r.code).toBe(0);
-    expect(r.json()).toMatchObject({ scope: 'istio/east/shop', from: 'inventoried', to: 'dual-trust', advanced: true, by: 'alice', version: 1 });
+    expect(r.json()).toMatchObject({
+      scope: 'istio/east/shop',
+      from: 'inventoried',
+      to: 'dual-trust',
+      advanced: true,
+      by: 'alice',
+      version: 1,
+    });
     const dryRun = r.json().checks.find((c: { id: string }) => c.id === 'bundle-dry-run');
     expect(dryRun.evidence.candidates).toMatchObject({ total: 3, valid: 3, breaks: 0 });
     const cm = readFileSync(join(dir, 'out1', 'bundle', 'istio-ca-root-cert.yaml'), 'utf8');
     expect(cm).toContain('namespace: shop');
-    expect(pemBodies(cm)).toEqual(expect.arrayContaining([pemBody(mesh.root.pem), pemBody(spire.ca.root.pem)]));
+    expect(pemBodies(cm)).toEqual(
+      expect.arrayContaining([pemBody(mesh.root.pem), pemBody(spire.ca.root.pem)]),
+    );
 
     // ------------------------------------------------------------ into dual-issue
     r = await json('cutover', 'advance', 'istio/east/shop', '--at', at());
     expect(r.code).toBe(1);
-    expect(codesOf(r.json().blockers)).toEqual(['PARENT_BEHIND', 'PEER_NOT_IN_DUAL_TRUST', 'SPIRE_ENTRIES_UNKNOWN']);
-    expect(r.json().blockers.find((b: { code: string }) => b.code === 'PARENT_BEHIND').scope).toBe('istio/east');
-    expect(r.json().blockers.find((b: { code: string }) => b.code === 'PEER_NOT_IN_DUAL_TRUST').scope).toBe('istio/east/payments');
+    expect(codesOf(r.json().blockers)).toEqual([
+      'PARENT_BEHIND',
+      'PEER_NOT_IN_DUAL_TRUST',
+      'SPIRE_ENTRIES_UNKNOWN',
+    ]);
+    expect(r.json().blockers.find((b: { code: string }) => b.code === 'PARENT_BEHIND').scope).toBe(
+      'istio/east',
+    );
+    expect(r.json().blockers.find((b: { code: string }) => b.code === 'PEER_NOT_IN_DUAL_TRUST').scope).toBe(
+      'istio/east/payments',
+    );
 
     // The cluster, then the mesh, follow into dual-trust (payments comes along with the cluster).
     r = await json('cutover', 'advance', 'istio/east', '--by', 'bob', '--at', at());
     expect(r.code).toBe(0);
-    expect(r.json().cascade).toEqual([{ scope: 'istio/east/payments', from: 'inventoried', to: 'dual-trust', version: 1 }]);
+    expect(r.json().cascade).toEqual([
+      { scope: 'istio/east/payments', from: 'inventoried', to: 'dual-trust', version: 1 },
+    ]);
     expect((await json('cutover', 'advance', 'istio', '--at', at())).code).toBe(0);
 
     writeEdges(join(dir, 'edges.yaml'), [
@@ -101,12 +138,19 @@ describe('an Istio mesh walks inventoried -> retired', () => {
       [id('shop', 'cart'), id('shop', 'orders')],
       [id('payments', 'api'), id('payments', 'ledger')],
     ]);
-    writeEntryDump(join(dir, 'entries-1.json'), 'example.org', [id('shop', 'web', 'example.org'), id('shop', 'cart', 'example.org')]);
+    writeEntryDump(join(dir, 'entries-1.json'), 'example.org', [
+      id('shop', 'web', 'example.org'),
+      id('shop', 'cart', 'example.org'),
+    ]);
     expect((await run('spire', 'sync', '--entries', 'entries-1.json')).code).toBe(0);
     r = await json('cutover', 'advance', 'istio/east/shop', '--edges', 'edges.yaml', '--at', at());
     expect(r.code).toBe(1);
     expect(r.json().blockers).toEqual([
-      expect.objectContaining({ code: 'SPIRE_ENTRY_MISSING', workload: 'istio/east/shop/orders', spiffeId: id('shop', 'orders', 'example.org') }),
+      expect.objectContaining({
+        code: 'SPIRE_ENTRY_MISSING',
+        workload: 'istio/east/shop/orders',
+        spiffeId: id('shop', 'orders', 'example.org'),
+      }),
     ]);
 
     const all = Object.entries(NAMESPACES).flatMap(([ns, sas]) => sas.map((sa) => id(ns, sa, 'example.org')));
@@ -126,8 +170,20 @@ describe('an Istio mesh walks inventoried -> retired', () => {
     expect((await run('cutover', 'rollback', 'istio/east/shop')).code).toBe(2);
     r = await json('cutover', 'rollback', 'istio/east', '--reason', 'try the cluster', '--at', at());
     expect(r.code).toBe(1);
-    expect(r.json().blockers).toEqual([expect.objectContaining({ code: 'CHILD_AHEAD', scope: 'istio/east/shop' })]);
-    r = await json('cutover', 'rollback', 'istio/east/shop', '--reason', 'web cannot reach the SDS socket', '--by', 'carol', '--at', at());
+    expect(r.json().blockers).toEqual([
+      expect.objectContaining({ code: 'CHILD_AHEAD', scope: 'istio/east/shop' }),
+    ]);
+    r = await json(
+      'cutover',
+      'rollback',
+      'istio/east/shop',
+      '--reason',
+      'web cannot reach the SDS socket',
+      '--by',
+      'carol',
+      '--at',
+      at(),
+    );
     expect(r.code).toBe(0);
     expect(r.json()).toMatchObject({ from: 'dual-issue', to: 'dual-trust', rolledBack: true, followers: [] });
     let h = (await json('cutover', 'history', '--scope', 'istio/east/shop')).json().transitions;
@@ -152,32 +208,62 @@ describe('an Istio mesh walks inventoried -> retired', () => {
       'PARENT_BEHIND',
       'WORKLOAD_ON_MESH_CERT',
     ]);
-    const blockers = r.json().blockers as { code: string; workload?: string; edge?: { source: string; destination: string } }[];
+    const blockers = r.json().blockers as {
+      code: string;
+      workload?: string;
+      edge?: { source: string; destination: string };
+    }[];
     expect(blockers.filter((b) => b.code === 'WORKLOAD_ON_MESH_CERT').map((b) => b.workload)).toEqual([
       'istio/east/shop/cart',
       'istio/east/shop/orders',
       'istio/east/shop/web',
     ]);
-    expect(blockers.filter((b) => b.code === 'EDGE_WOULD_BREAK').map((b) => `${b.edge!.source} -> ${b.edge!.destination}`)).toEqual(
-      expect.arrayContaining([`${id('shop', 'web')} -> ${id('payments', 'api')}`, `${id('shop', 'cart')} -> ${id('shop', 'orders')}`]),
+    expect(
+      blockers
+        .filter((b) => b.code === 'EDGE_WOULD_BREAK')
+        .map((b) => `${b.edge!.source} -> ${b.edge!.destination}`),
+    ).toEqual(
+      expect.arrayContaining([
+        `${id('shop', 'web')} -> ${id('payments', 'api')}`,
+        `${id('shop', 'cart')} -> ${id('shop', 'orders')}`,
+      ]),
     );
-    expect(blockers.find((b) => b.code === 'MESH_CERT_OUTLIVES_OVERLAP')!.workload).toBe('istio/east/shop/orders');
+    expect(blockers.find((b) => b.code === 'MESH_CERT_OUTLIVES_OVERLAP')!.workload).toBe(
+      'istio/east/shop/orders',
+    );
 
     // Evidence: the mesh enters dual-issue, carrying the cluster and payments along; the
     // workloads come back with SPIRE SVIDs.
     r = await json('cutover', 'advance', 'istio', '--at', at());
     expect(r.code).toBe(0);
-    expect(r.json().cascade.map((c: { scope: string }) => c.scope)).toEqual(['istio/east', 'istio/east/payments']);
+    expect(r.json().cascade.map((c: { scope: string }) => c.scope)).toEqual([
+      'istio/east',
+      'istio/east/payments',
+    ]);
     writeSpireSvids(spire, join(dir, 'spire-svids'), T0, mesh.workloads, { withBundle: true });
-    expect((await run('import', 'spire-svids', '--mesh', 'istio', '--cluster', 'east', '--at', at())).code).toBe(0);
+    expect(
+      (await run('import', 'spire-svids', '--mesh', 'istio', '--cluster', 'east', '--at', at())).code,
+    ).toBe(0);
 
     const s1 = (await json('cutover', 'status', '--scope', 'istio/east/shop', '--at', at())).json();
-    expect(s1.scopes).toEqual([expect.objectContaining({ scope: 'istio/east/shop', phase: 'dual-issue', workloads: 3, onSpire: 3 })]);
+    expect(s1.scopes).toEqual([
+      expect.objectContaining({ scope: 'istio/east/shop', phase: 'dual-issue', workloads: 3, onSpire: 3 }),
+    ]);
 
     r = await json('cutover', 'advance', 'istio/east/shop', '--at', at());
     expect(r.code).toBe(1);
     expect(codesOf(r.json().blockers)).toEqual(['MESH_CERT_OUTLIVES_OVERLAP']);
-    r = await json('cutover', 'advance', 'istio/east/shop', '--overlap', '100d', '--out', 'out3', '--at', at());
+    r = await json(
+      'cutover',
+      'advance',
+      'istio/east/shop',
+      '--overlap',
+      '100d',
+      '--out',
+      'out3',
+      '--at',
+      at(),
+    );
     expect(r.code).toBe(0);
     const onlySpire = readFileSync(join(dir, 'out3', 'bundle', 'istio-ca-root-cert.yaml'), 'utf8');
     expect(pemBodies(onlySpire)).toEqual([pemBody(spire.ca.root.pem)]);
@@ -201,14 +287,23 @@ describe('an Istio mesh walks inventoried -> retired', () => {
 
     // ------------------------------------------------------------ the record
     const s2 = (await json('cutover', 'status', '--at', at(91 * DAY))).json();
-    expect(s2.scopes.map((s: { scope: string; phase: string; onSpire: number; next: unknown }) => [s.scope, s.phase, s.onSpire, s.next])).toEqual([
+    expect(
+      s2.scopes.map((s: { scope: string; phase: string; onSpire: number; next: unknown }) => [
+        s.scope,
+        s.phase,
+        s.onSpire,
+        s.next,
+      ]),
+    ).toEqual([
       ['istio', 'retired', 5, null],
       ['istio/east', 'spiffe-only', 5, null],
       ['istio/east/payments', 'spiffe-only', 2, null],
       ['istio/east/shop', 'spiffe-only', 3, null],
     ]);
     h = (await json('cutover', 'history')).json().transitions;
-    expect(h.map((t: { scope: string; from: string; to: string }) => `${t.scope} ${t.from}->${t.to}`)).toEqual([
+    expect(
+      h.map((t: { scope: string; from: string; to: string }) => `${t.scope} ${t.from}->${t.to}`),
+    ).toEqual([
       'istio/east/shop inventoried->dual-trust',
       'istio/east inventoried->dual-trust',
       'istio/east/payments inventoried->dual-trust',

@@ -45,7 +45,9 @@ describe('a Linkerd mesh walks inventoried -> retired', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test('the walk', async () => {
-    expect((await run('import', 'linkerd', '--mesh', 'linkerd', '--cluster', 'west', '--at', at(0))).code).toBe(0);
+    expect(
+      (await run('import', 'linkerd', '--mesh', 'linkerd', '--cluster', 'west', '--at', at(0))).code,
+    ).toBe(0);
     let s = (await json('cutover', 'status', '--at', at())).json();
     expect(s.scopes.map((x: { scope: string; workloads: number }) => [x.scope, x.workloads])).toEqual([
       ['linkerd', 5],
@@ -60,7 +62,9 @@ describe('a Linkerd mesh walks inventoried -> retired', () => {
     expect(codesOf(r.json().blockers)).toEqual(['MAPPING_MISSING', 'SPIRE_ROOTS_UNKNOWN']);
     expect(r.json().cascade).toEqual(['linkerd/west', 'linkerd/west/booksapp', 'linkerd/west/emojivoto']);
     expect((await run('map', '--rules', 'rules.yaml')).code).toBe(0);
-    expect((await run('spire', 'sync', '--bundle', spire.bundleFile, '--trust-domain', 'example.org')).code).toBe(0);
+    expect(
+      (await run('spire', 'sync', '--bundle', spire.bundleFile, '--trust-domain', 'example.org')).code,
+    ).toBe(0);
     // The plan stored its evaluation: status shows the dry run's verdict without running it.
     r = await json('cutover', 'plan', 'linkerd', '--at', at());
     expect(r.code).toBe(0);
@@ -81,7 +85,9 @@ describe('a Linkerd mesh walks inventoried -> retired', () => {
     r = await json('cutover', 'advance', 'linkerd/west/emojivoto', '--at', at());
     expect(r.code).toBe(1);
     expect(codesOf(r.json().blockers)).toEqual(['SPIRE_ENTRIES_UNKNOWN']);
-    const ids = Object.entries(NAMESPACES).flatMap(([ns, sas]) => sas.map((sa) => `spiffe://example.org/ns/${ns}/sa/${sa}`));
+    const ids = Object.entries(NAMESPACES).flatMap(([ns, sas]) =>
+      sas.map((sa) => `spiffe://example.org/ns/${ns}/sa/${sa}`),
+    );
     writeEntryDump(join(dir, 'entries.json'), 'example.org', ids);
     expect((await run('spire', 'sync', '--entries', 'entries.json')).code).toBe(0);
     r = await json('cutover', 'advance', 'linkerd/west/emojivoto', '--by', 'dana', '--at', at());
@@ -90,21 +96,46 @@ describe('a Linkerd mesh walks inventoried -> retired', () => {
     r = await json('cutover', 'advance', 'linkerd/west/emojivoto', '--at', at());
     expect(r.code).toBe(1);
     expect(r.json().blockers).toEqual(
-      expect.arrayContaining([expect.objectContaining({ code: 'PARENT_BEHIND', scope: 'linkerd/west', phase: 'dual-trust' })]),
+      expect.arrayContaining([
+        expect.objectContaining({ code: 'PARENT_BEHIND', scope: 'linkerd/west', phase: 'dual-trust' }),
+      ]),
     );
 
     // A rollback in the middle, recorded, then undone.
-    r = await json('cutover', 'rollback', 'linkerd/west/emojivoto', '--reason', 'voting pods crash-loop on the new SVIDs', '--by', 'erin', '--at', at());
+    r = await json(
+      'cutover',
+      'rollback',
+      'linkerd/west/emojivoto',
+      '--reason',
+      'voting pods crash-loop on the new SVIDs',
+      '--by',
+      'erin',
+      '--at',
+      at(),
+    );
     expect(r.code).toBe(0);
     s = (await json('cutover', 'status', '--scope', 'linkerd/west/emojivoto', '--at', at())).json();
     expect(s.scopes[0].phase).toBe('dual-trust');
-    r = await json('cutover', 'advance', 'linkerd/west/emojivoto', '--to', 'dual-issue', '--by', 'dana', '--at', at());
+    r = await json(
+      'cutover',
+      'advance',
+      'linkerd/west/emojivoto',
+      '--to',
+      'dual-issue',
+      '--by',
+      'dana',
+      '--at',
+      at(),
+    );
     expect(r.code).toBe(0);
 
     // ------------------------------------------------------------ the mesh follows into dual-issue
     r = await json('cutover', 'advance', 'linkerd', '--at', at());
     expect(r.code).toBe(0);
-    expect(r.json().cascade.map((c: { scope: string }) => c.scope)).toEqual(['linkerd/west', 'linkerd/west/booksapp']);
+    expect(r.json().cascade.map((c: { scope: string }) => c.scope)).toEqual([
+      'linkerd/west',
+      'linkerd/west/booksapp',
+    ]);
 
     // ------------------------------------------------------------ spiffe-only
     r = await json('cutover', 'advance', 'linkerd', '--at', at());
@@ -123,17 +154,26 @@ describe('a Linkerd mesh walks inventoried -> retired', () => {
     // Only emojivoto's workloads come back on SPIRE: booksapp still blocks.
     const [emojivoto, booksapp] = [mesh.workloads.slice(0, 3), mesh.workloads.slice(3)];
     writeSpireSvids(spire, join(dir, 'svids-1'), T0, emojivoto);
-    expect((await run('import', 'svids-1', '--mesh', 'linkerd', '--cluster', 'west', '--at', at())).code).toBe(0);
+    expect(
+      (await run('import', 'svids-1', '--mesh', 'linkerd', '--cluster', 'west', '--at', at())).code,
+    ).toBe(0);
     r = await json('cutover', 'advance', 'linkerd', '--at', at());
     expect(r.code).toBe(1);
-    expect(r.json().blockers.map((b: { code: string; workload: string }) => `${b.code} ${b.workload}`).sort()).toEqual([
+    expect(
+      r
+        .json()
+        .blockers.map((b: { code: string; workload: string }) => `${b.code} ${b.workload}`)
+        .sort(),
+    ).toEqual([
       'PEER_WOULD_BE_REFUSED linkerd/west/booksapp/authors',
       'PEER_WOULD_BE_REFUSED linkerd/west/booksapp/books',
       'WORKLOAD_ON_MESH_CERT linkerd/west/booksapp/authors',
       'WORKLOAD_ON_MESH_CERT linkerd/west/booksapp/books',
     ]);
     writeSpireSvids(spire, join(dir, 'svids-2'), T0, booksapp);
-    expect((await run('import', 'svids-2', '--mesh', 'linkerd', '--cluster', 'west', '--at', at())).code).toBe(0);
+    expect(
+      (await run('import', 'svids-2', '--mesh', 'linkerd', '--cluster', 'west', '--at', at())).code,
+    ).toBe(0);
     r = await json('cutover', 'advance', 'linkerd', '--at', at());
     expect(r.code).toBe(0);
     expect(r.json().cascade).toHaveLength(3);
@@ -141,20 +181,31 @@ describe('a Linkerd mesh walks inventoried -> retired', () => {
     // ------------------------------------------------------------ retired, once the mesh certificates expired
     r = await json('cutover', 'advance', 'linkerd', '--at', at());
     expect(r.code).toBe(1);
-    expect(r.json().blockers.map((b: { code: string }) => b.code)).toEqual(Array(5).fill('MESH_CERT_UNEXPIRED'));
+    expect(r.json().blockers.map((b: { code: string }) => b.code)).toEqual(
+      Array(5).fill('MESH_CERT_UNEXPIRED'),
+    );
     r = await json('cutover', 'advance', 'linkerd', '--at', at(2 * DAY));
     expect(r.code).toBe(0);
     expect(r.json().rollout.steps.join(' ')).toContain('linkerd-identity-issuer');
 
     s = (await json('cutover', 'status', '--at', at(2 * DAY))).json();
-    expect(s.scopes.map((x: { scope: string; phase: string; onSpire: number }) => [x.scope, x.phase, x.onSpire])).toEqual([
+    expect(
+      s.scopes.map((x: { scope: string; phase: string; onSpire: number }) => [x.scope, x.phase, x.onSpire]),
+    ).toEqual([
       ['linkerd', 'retired', 5],
       ['linkerd/west', 'spiffe-only', 5],
       ['linkerd/west/booksapp', 'spiffe-only', 2],
       ['linkerd/west/emojivoto', 'spiffe-only', 3],
     ]);
     const h = (await json('cutover', 'history', '--scope', 'linkerd/west/emojivoto')).json().transitions;
-    expect(h.map((t: { from: string; to: string; by: string; reason: string | null }) => [t.from, t.to, t.by, t.reason])).toEqual([
+    expect(
+      h.map((t: { from: string; to: string; by: string; reason: string | null }) => [
+        t.from,
+        t.to,
+        t.by,
+        t.reason,
+      ]),
+    ).toEqual([
       ['inventoried', 'dual-trust', 'dana', null],
       ['dual-trust', 'dual-issue', 'dana', null],
       ['dual-issue', 'dual-trust', 'erin', 'voting pods crash-loop on the new SVIDs'],

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { advanceScope, CutoverError, loadHistory, rollbackScope } from '../../src/cutover/index.js';
-import { openStore, type Store } from '../../src/store/index.js';
+import { openStore } from '../../src/store/index.js';
 import { PG_SKIPPED, TARGETS } from '../store/targets.js';
 import { createSpire, meshbridge, writeIstioMesh, writeRules } from './helpers.js';
 
@@ -56,7 +56,9 @@ describe.each(TARGETS)('two operators advance one scope at once ($name)', (targe
     const run = (...argv: string[]) => meshbridge(['--db', db, ...argv], { cwd: dir });
     expect((await run('import', 'mesh', '--mesh', 'istio', '--cluster', 'east')).code).toBe(0);
     expect((await run('map', '--rules', 'rules.yaml')).code).toBe(0);
-    expect((await run('spire', 'sync', '--bundle', spire.bundleFile, '--trust-domain', 'example.org')).code).toBe(0);
+    expect(
+      (await run('spire', 'sync', '--bundle', spire.bundleFile, '--trust-domain', 'example.org')).code,
+    ).toBe(0);
     // Observations are derived now, so the operators below only race for the transition.
     expect((await run('cutover', 'status')).code).toBe(0);
   }, 120_000);
@@ -105,13 +107,17 @@ describe.each(TARGETS)('two operators advance one scope at once ($name)', (targe
     try {
       let l = lineUp();
       const advances = await Promise.allSettled([
-        advanceScope(a, 'istio/east/shop', { by: 'op-a', to: 'dual-trust', beforeWrite: l.first }).finally(l.firstSettled),
+        advanceScope(a, 'istio/east/shop', { by: 'op-a', to: 'dual-trust', beforeWrite: l.first }).finally(
+          l.firstSettled,
+        ),
         advanceScope(b, 'istio/east/shop', { by: 'op-b', to: 'dual-trust', beforeWrite: l.second }),
       ]);
       expect(advances.map(outcome).sort()).toEqual(['CUTOVER_CONFLICT', 'ok']);
       const lost = advances.find((r): r is PromiseRejectedResult => r.status === 'rejected')!;
       expect(lost.reason.message).toMatch(/changed while the gate was judged/);
-      const won = advances.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<Awaited<ReturnType<typeof advanceScope>>>;
+      const won = advances.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<
+        Awaited<ReturnType<typeof advanceScope>>
+      >;
       expect(won.value).toMatchObject({ advanced: true, from: 'inventoried', to: 'dual-trust', version: 1 });
       let h = await loadHistory(a, { scope: 'istio/east/shop' });
       expect(h.map((t) => [t.from, t.to, t.by])).toEqual([['inventoried', 'dual-trust', won.value.by]]);
@@ -119,7 +125,11 @@ describe.each(TARGETS)('two operators advance one scope at once ($name)', (targe
       // Two rollbacks at once: the same.
       l = lineUp();
       const rollbacks = await Promise.allSettled([
-        rollbackScope(a, 'istio/east/shop', { reason: 'first operator', by: 'op-a', beforeWrite: l.first }).finally(l.firstSettled),
+        rollbackScope(a, 'istio/east/shop', {
+          reason: 'first operator',
+          by: 'op-a',
+          beforeWrite: l.first,
+        }).finally(l.firstSettled),
         rollbackScope(b, 'istio/east/shop', { reason: 'second operator', by: 'op-b', beforeWrite: l.second }),
       ]);
       expect(rollbacks.map(outcome).sort()).toEqual(['CUTOVER_CONFLICT', 'ok']);
@@ -133,10 +143,24 @@ describe.each(TARGETS)('two operators advance one scope at once ($name)', (targe
   }, 60_000);
 
   test('two processes: exactly one exits 0, the other 1 with CUTOVER_CONFLICT', async () => {
-    const args = (by: string) => ['--db', db, '--json', 'cutover', 'advance', 'istio/east/payments', '--to', 'dual-trust', '--by', by];
+    const args = (by: string) => [
+      '--db',
+      db,
+      '--json',
+      'cutover',
+      'advance',
+      'istio/east/payments',
+      '--to',
+      'dual-trust',
+      '--by',
+      by,
+    ];
     const [a, b] = await Promise.all([cliProcess(args('proc-a')), cliProcess(args('proc-b'))]);
     const results = [a, b].sort((x, y) => x.code - y.code);
-    expect(results.map((r) => r.code), `${a.stderr}\n${b.stderr}`).toEqual([0, 1]);
+    expect(
+      results.map((r) => r.code),
+      `${a.stderr}\n${b.stderr}`,
+    ).toEqual([0, 1]);
     expect(JSON.parse(results[0]!.stdout)).toMatchObject({ advanced: true, to: 'dual-trust' });
     expect(JSON.parse(results[1]!.stdout).error.code).toBe('CUTOVER_CONFLICT');
     const store = await openStore(db);

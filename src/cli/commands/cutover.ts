@@ -67,12 +67,17 @@ error, 3 store unavailable.`;
 export function registerCutoverCommands(program: Command, r: Registrar): void {
   const cutover = program
     .command('cutover')
-    .description('move each scope (mesh, cluster, namespace) through the migration phases, one gated step at a time');
+    .description(
+      'move each scope (mesh, cluster, namespace) through the migration phases, one gated step at a time',
+    );
 
   cutover
     .command('status')
     .description('every scope with its phase, workloads on SPIRE, and the next gate with its blockers')
-    .option('--scope <scope>', 'only this scope and the scopes inside it (istio, istio/east, istio/east/payments)')
+    .option(
+      '--scope <scope>',
+      'only this scope and the scopes inside it (istio, istio/east, istio/east/payments)',
+    )
     .option('--at <iso>', 'judge at this instant instead of now')
     .option('--overlap <duration>', 'the planned overlap window (default 30d)')
     .addHelpText(
@@ -91,7 +96,10 @@ Examples:
     .command('plan')
     .description("the gate of a scope's next phase: each named check, ✓ or × with its blockers")
     .argument('<scope>', 'istio, istio/east or istio/east/payments')
-    .option('--edges <file>', 'who talks to whom (YAML/JSON/CSV, Kiali graph, Prometheus result); kept as the edge list in force')
+    .option(
+      '--edges <file>',
+      'who talks to whom (YAML/JSON/CSV, Kiali graph, Prometheus result); kept as the edge list in force',
+    )
     .option('--at <iso>', 'judge at this instant instead of now')
     .option('--overlap <duration>', 'the planned overlap window (default 30d)')
     .addHelpText(
@@ -229,7 +237,14 @@ function gateJson(g: GateEvaluation) {
     version: g.version,
     evaluatedAt: g.evaluatedAt,
     ready: g.ready,
-    checks: g.checks.map((c) => ({ id: c.id, title: c.title, passed: c.passed, hint: c.hint, blockers: c.blockers, evidence: c.evidence })),
+    checks: g.checks.map((c) => ({
+      id: c.id,
+      title: c.title,
+      passed: c.passed,
+      hint: c.hint,
+      blockers: c.blockers,
+      evidence: c.evidence,
+    })),
     blockers: g.blockers,
     cascade: g.cascade,
   };
@@ -244,7 +259,8 @@ function printChecks(o: Output, checks: CheckResult[]): void {
     o.out(`${c.passed ? pass(o) : fail(o)} ${c.title}  (${c.id})`);
     if (c.passed) continue;
     for (const b of c.blockers.slice(0, MAX_BLOCKER_LINES)) o.out(`    ${blockerLine(b)}`);
-    if (c.blockers.length > MAX_BLOCKER_LINES) o.out(`    ... and ${c.blockers.length - MAX_BLOCKER_LINES} more (--json lists every one)`);
+    if (c.blockers.length > MAX_BLOCKER_LINES)
+      o.out(`    ... and ${c.blockers.length - MAX_BLOCKER_LINES} more (--json lists every one)`);
     o.out(`    hint: ${c.hint}`);
   }
 }
@@ -266,14 +282,23 @@ function printRollout(o: Output, rollout: Rollout, written: string[], out: strin
   if (rollout.steps.length === 0 && rollout.artifacts.length === 0) return;
   o.out('');
   o.out(`Roll out (${rollout.phase}):`);
-  rollout.steps.forEach((s, i) => o.out(`  ${i + 1}. ${s}`));
+  for (const [i, s] of rollout.steps.entries()) o.out(`  ${i + 1}. ${s}`);
   if (rollout.artifacts.length > 0) {
     o.out('');
-    o.out(table(['FILE', 'WHAT'], rollout.artifacts.map((a) => [a.path, a.description])));
+    o.out(
+      table(
+        ['FILE', 'WHAT'],
+        rollout.artifacts.map((a) => [a.path, a.description]),
+      ),
+    );
   }
   for (const n of rollout.notes) o.out(`  note: ${n}`);
   if (rollout.artifacts.length > 0) {
-    o.out(out === undefined ? '(write these files with --out DIR)' : `wrote ${written.length} file(s) into ${out}`);
+    o.out(
+      out === undefined
+        ? '(write these files with --out DIR)'
+        : `wrote ${written.length} file(s) into ${out}`,
+    );
   }
 }
 
@@ -308,7 +333,11 @@ async function runStatus(ctx: CommandContext, opts: CommonOptions & { scope?: st
         String(s.workloads),
         `${s.onSpire} (${s.workloads === 0 ? 0 : Math.round((100 * s.onSpire) / s.workloads)}%)`,
         s.next?.phase ?? '-',
-        s.next === null ? '-' : s.next.ready ? `${pass(o)} ready` : `${fail(o)} ${s.next.blockers.length} blocker(s)`,
+        s.next === null
+          ? '-'
+          : s.next.ready
+            ? `${pass(o)} ready`
+            : `${fail(o)} ${s.next.blockers.length} blocker(s)`,
       ]),
     ),
   );
@@ -318,7 +347,8 @@ async function runStatus(ctx: CommandContext, opts: CommonOptions & { scope?: st
     for (const s of blocked) {
       o.out(`${s.scope} -> ${s.next!.phase}:`);
       for (const b of s.next!.blockers.slice(0, 5)) o.out(`    ${blockerLine(b)}`);
-      if (s.next!.blockers.length > 5) o.out(`    ... run \`meshbridge cutover plan ${s.scope}\` for all ${s.next!.blockers.length}`);
+      if (s.next!.blockers.length > 5)
+        o.out(`    ... run \`meshbridge cutover plan ${s.scope}\` for all ${s.next!.blockers.length}`);
     }
   }
 }
@@ -394,10 +424,16 @@ async function runAdvance(ctx: CommandContext, scope: string, opts: AdvanceOptio
   printGate(o, result.gate);
   o.out('');
   if (result.advanced) {
-    o.out(`${pass(o)} ${result.scope} is now in ${result.to} (version ${result.version}), by ${result.by} at ${result.at}`);
+    o.out(
+      `${pass(o)} ${result.scope} is now in ${result.to} (version ${result.version}), by ${result.by} at ${result.at}`,
+    );
     for (const c of result.cascade) o.out(`  ${c.scope} came along: ${c.from} -> ${c.to}`);
   } else if (result.dryRun) {
-    o.out(result.gate.ready ? `dry run: ${result.scope} would enter ${result.to}; nothing was changed` : `dry run: refused; nothing was changed`);
+    o.out(
+      result.gate.ready
+        ? `dry run: ${result.scope} would enter ${result.to}; nothing was changed`
+        : `dry run: refused; nothing was changed`,
+    );
     for (const c of result.cascade) o.out(`  ${c.scope} would come along: ${c.from} -> ${c.to}`);
   } else {
     o.out(`${fail(o)} refused: ${result.scope} stays in ${result.from}`);
@@ -406,7 +442,8 @@ async function runAdvance(ctx: CommandContext, scope: string, opts: AdvanceOptio
 }
 
 async function runRollback(ctx: CommandContext, scope: string, opts: RollbackOptions): Promise<void> {
-  if (opts.reason.trim() === '') throw new UsageError('--reason must say why: it is kept in the history', 'CUTOVER_REASON_REQUIRED');
+  if (opts.reason.trim() === '')
+    throw new UsageError('--reason must say why: it is kept in the history', 'CUTOVER_REASON_REQUIRED');
   const clock = clockOf(opts.at);
   const by = whoOf(ctx, opts.by);
   const { result, rollout } = await withStore(ctx, async (store) => {
@@ -423,7 +460,8 @@ async function runRollback(ctx: CommandContext, scope: string, opts: RollbackOpt
     return { result: res, rollout: ro };
   });
   const written = rollout !== null && result.rolledBack ? writeRollout(ctx, rollout, opts.out) : [];
-  ctx.exitCode = result.rolledBack || (result.dryRun && result.blockers.length === 0) ? EXIT.ok : EXIT.negative;
+  ctx.exitCode =
+    result.rolledBack || (result.dryRun && result.blockers.length === 0) ? EXIT.ok : EXIT.negative;
   if (ctx.out.json) {
     ctx.out.printJson({
       scope: result.scope,
@@ -443,7 +481,9 @@ async function runRollback(ctx: CommandContext, scope: string, opts: RollbackOpt
   }
   const o = ctx.out;
   if (result.rolledBack) {
-    o.out(`${pass(o)} ${result.scope} rolled back: ${result.from} -> ${result.to} (version ${result.version}), by ${result.by}: ${result.reason}`);
+    o.out(
+      `${pass(o)} ${result.scope} rolled back: ${result.from} -> ${result.to} (version ${result.version}), by ${result.by}: ${result.reason}`,
+    );
     for (const f of result.followers) o.out(`  ${f.scope} followed: ${f.from} -> ${f.to}`);
   } else if (result.dryRun && result.blockers.length === 0) {
     o.out(`dry run: ${result.scope} would go back ${result.from} -> ${result.to}; nothing was changed`);
@@ -457,7 +497,10 @@ async function runRollback(ctx: CommandContext, scope: string, opts: RollbackOpt
 
 async function runHistory(ctx: CommandContext, opts: { scope?: string }): Promise<void> {
   const history = await withStore(ctx, (store) =>
-    loadHistory(store, { ...(opts.scope === undefined ? {} : { scope: opts.scope }), withoutEvidence: !ctx.out.json }),
+    loadHistory(store, {
+      ...(opts.scope === undefined ? {} : { scope: opts.scope }),
+      withoutEvidence: !ctx.out.json,
+    }),
   );
   if (ctx.out.json) {
     ctx.out.printJson({ transitions: history.map(transitionJson) });
@@ -476,7 +519,11 @@ async function runHistory(ctx: CommandContext, opts: { scope?: string }): Promis
         t.from,
         t.to,
         t.by,
-        t.reason !== null ? `rollback: ${t.reason}` : t.via !== null ? `with ${t.via} (gate evidence)` : 'gate passed (evidence recorded)',
+        t.reason !== null
+          ? `rollback: ${t.reason}`
+          : t.via !== null
+            ? `with ${t.via} (gate evidence)`
+            : 'gate passed (evidence recorded)',
       ]),
     ),
   );

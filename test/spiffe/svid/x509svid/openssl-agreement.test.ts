@@ -199,6 +199,8 @@ const CLASS_OF_OPENSSL: Record<number, string> = {
   21: 'no-path',
   30: 'no-path',
   7: 'no-path',
+  // Self-signed certificate in the chain: a presented root that is not in the bundle.
+  19: 'no-path',
   9: 'not-yet-valid',
   10: 'expired',
   79: 'invalid-ca',
