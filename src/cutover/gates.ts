@@ -36,6 +36,7 @@ import {
   workloadsByKey,
 } from './context.js';
 import { CutoverError } from './errors.js';
+import { recordObservationsFromInventory } from './observations.js';
 import { type Db, dbOf, type Trx } from './schema.js';
 import {
   DEFAULT_CLUSTER,
@@ -343,26 +344,19 @@ async function latestRun(
       };
 }
 
-/** The SPIFFE ID the latest run maps each workload of the scope to (null: unmapped). */
-async function mappedIds(db: Db, runId: string, s: ScopeRow): Promise<Map<string, string | null>> {
+/**
+ * What the latest run maps each workload of the scope to (null: unmapped), and whether the
+ * latest entry dump holds an entry for it, as matched by recordObservationsFromInventory.
+ */
+async function mappedIds(db: Db, s: ScopeRow): Promise<Map<string, { id: string | null; entry: boolean }>> {
   let q = db
-    .selectFrom('cutover_workloads as w')
-    .select((eb) => [
-      'w.workload',
-      eb
-        .selectFrom('mappings as m')
-        .select((e2) => e2.fn.min<string>('m.spiffe_id').as('s'))
-        .where('m.run_id', '=', runId)
-        .whereRef('m.mesh_identity', '=', 'w.mesh_identity')
-        .where((e2) => e2.or([e2('m.mesh', 'is', null), e2('m.mesh', '=', e2.ref('w.mesh'))]))
-        .where((e2) => e2(e2.fn.coalesce('m.cluster', e2.val(DEFAULT_CLUSTER)), '=', e2.ref('w.cluster')))
-        .as('spiffe_id'),
-    ])
-    .where('w.mesh', '=', s.mesh);
-  if (s.cluster !== null) q = q.where('w.cluster', '=', s.cluster);
-  if (s.namespace !== null) q = q.where('w.namespace', '=', s.namespace);
-  const rows = await q.orderBy('w.workload').execute();
-  return new Map(rows.map((r) => [r.workload, (r.spiffe_id as string | null) ?? null]));
+    .selectFrom('cutover_workloads')
+    .select(['workload', 'mapped_spiffe_id', 'has_entry'])
+    .where('mesh', '=', s.mesh);
+  if (s.cluster !== null) q = q.where('cluster', '=', s.cluster);
+  if (s.namespace !== null) q = q.where('namespace', '=', s.namespace);
+  const rows = await q.orderBy('workload').execute();
+  return new Map(rows.map((r) => [r.workload, { id: r.mapped_spiffe_id, entry: Number(r.has_entry) === 1 }]));
 }
 
 async function checkMapping(ctx: Ctx): Promise<CheckResult> {
@@ -385,8 +379,8 @@ async function checkMapping(ctx: Ctx): Promise<CheckResult> {
   for (const p of problems) {
     blockers.push({ code: 'MAPPING_BLOCKING_PROBLEM', message: `${p.message} [${p.code}]` });
   }
-  const ids = await mappedIds(ctx.db, run.id, ctx.target);
-  for (const [workload, id] of ids) {
+  const ids = await mappedIds(ctx.db, ctx.target);
+  for (const [workload, { id }] of ids) {
     if (id !== null) continue;
     blockers.push({
       code: 'WORKLOAD_UNMAPPED',
@@ -400,7 +394,7 @@ async function checkMapping(ctx: Ctx): Promise<CheckResult> {
     rulesHash: run.rulesHash,
     trustDomain: run.trustDomain,
     workloads: ids.size,
-    mapped: [...ids.values()].filter((v) => v !== null).length,
+    mapped: [...ids.values()].filter((v) => v.id !== null).length,
   });
 }
 
@@ -604,33 +598,29 @@ async function checkSpireEntries(ctx: Ctx): Promise<CheckResult> {
       message: 'no accepted mapping run is stored: run `meshbridge map`',
     });
   if (dump === undefined || run === null) return checkResult('spire-entries', blockers);
-  const ids = await mappedIds(ctx.db, run.id, ctx.target);
-  const wanted = [...new Set([...ids.values()].filter((v): v is string => v !== null))];
+  const ids = await mappedIds(ctx.db, ctx.target);
+  const wanted = new Set<string>();
   const present = new Set<string>();
-  for (let i = 0; i < wanted.length; i += 1000) {
-    const rows = await ctx.db
-      .selectFrom('spire_entries')
-      .select('spiffe_id')
-      .where('dump_id', '=', dump.id)
-      .where('spiffe_id', 'in', wanted.slice(i, i + 1000))
-      .execute();
-    for (const r of rows) present.add(r.spiffe_id);
-  }
-  for (const [workload, id] of ids) {
+  for (const [workload, { id, entry }] of ids) {
     if (id === null) {
       blockers.push({
         code: 'WORKLOAD_UNMAPPED',
         message: `${workload} is not in mapping run ${run.seq}: run \`meshbridge map\` again`,
         workload,
       });
-    } else if (!present.has(id)) {
-      blockers.push({
-        code: 'SPIRE_ENTRY_MISSING',
-        message: `${id} (workload ${workload}) has no entry in SPIRE entry dump ${Number(dump.seq)} (${dump.imported_at})`,
-        workload,
-        spiffeId: id,
-      });
+      continue;
     }
+    wanted.add(id);
+    if (entry) {
+      present.add(id);
+      continue;
+    }
+    blockers.push({
+      code: 'SPIRE_ENTRY_MISSING',
+      message: `${id} (workload ${workload}) has no entry in SPIRE entry dump ${Number(dump.seq)} (${dump.imported_at})`,
+      workload,
+      spiffeId: id,
+    });
   }
   return checkResult('spire-entries', blockers, {
     dump: {
@@ -641,7 +631,7 @@ async function checkSpireEntries(ctx: Ctx): Promise<CheckResult> {
       entries: Number(dump.entry_count),
     },
     run: run.id,
-    mappedIds: wanted.length,
+    mappedIds: wanted.size,
     withEntries: present.size,
   });
 }

@@ -615,7 +615,9 @@ async function matchMappingAndEntries(trx: Trx): Promise<void> {
       WHERE entry_dump IS NULL OR entry_dump <> ${dump}`.execute(trx);
     await sql`UPDATE cutover_workloads SET has_entry = 1
       FROM (SELECT DISTINCT spiffe_id FROM spire_entries WHERE dump_id = ${dump}) e
-      WHERE cutover_workloads.entry_dump = ${pending} AND e.spiffe_id = cutover_workloads.mapped_spiffe_id`.execute(trx);
+      WHERE cutover_workloads.entry_dump = ${pending} AND e.spiffe_id = cutover_workloads.mapped_spiffe_id`.execute(
+      trx,
+    );
     await sql`UPDATE cutover_workloads SET entry_dump = ${dump} WHERE entry_dump = ${pending}`.execute(trx);
   }
   for (const [name, value] of [

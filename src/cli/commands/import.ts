@@ -37,8 +37,6 @@ interface InventoryOptions {
 
 /** Workloads listed one by one in the table for people; above this, per namespace only. */
 const MAX_WORKLOAD_ROWS = 100;
-/** Inputs above this size are read with signature checks on a worker thread. */
-const PARALLEL_FROM_BYTES = 4 * 1024 * 1024;
 /** Problems shown under one check in `--problems`. */
 const MAX_PROBLEM_LINES = 20;
 
@@ -123,10 +121,7 @@ async function runImport(ctx: CommandContext, paths: string[], opts: ImportOptio
 
   const files = await listInputFiles(paths, { cwd: ctx.io.cwd });
   const reading = progress(ctx.out, 'reading', files.length, stderr);
-  // Large imports check leaf signatures on a second thread while this one reads.
-  const bytes = files.reduce((n, f) => n + f.size, 0);
   const builder = new InventoryBuilder({
-    workerThread: bytes > PARALLEL_FROM_BYTES,
     mesh,
     cluster: opts.cluster ?? null,
     ...(clock ? { clock } : {}),
