@@ -7,6 +7,7 @@ import { registerCutoverCommands } from './commands/cutover.js';
 import { registerDemoCommands } from './commands/demo.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerIdCommands } from './commands/id.js';
+import { registerImportCommands } from './commands/import.js';
 import { registerJwtCommands } from './commands/jwt.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerMapCommands } from './commands/map.js';
@@ -84,6 +85,7 @@ export function buildProgram(io: CliIO, state: { exitCode: number }): Command {
   registerIdCommands(program, register);
   registerSvidCommands(program, register);
   registerJwtCommands(program, register);
+  registerImportCommands(program, register);
   registerBundleCommands(program, register);
   registerBundleOps(program.commands.find((c) => c.name() === 'bundle')!, register);
   registerDevCommands(program, register);

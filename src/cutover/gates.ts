@@ -38,15 +38,7 @@ import {
 import { CutoverError } from './errors.js';
 import { recordObservationsFromInventory } from './observations.js';
 import { type Db, dbOf, type Trx } from './schema.js';
-import {
-  DEFAULT_CLUSTER,
-  nextPhase,
-  type Phase,
-  parseScopeName,
-  phaseIndex,
-  previousPhase,
-  within,
-} from './scope.js';
+import { nextPhase, type Phase, parseScopeName, phaseIndex, previousPhase, within } from './scope.js';
 
 export interface GateOptions {
   /** The phase to judge entry into (default: the next one). */
@@ -134,12 +126,16 @@ export function targetOf(scopes: Scopes, scope: string, to: Phase | undefined): 
   return { row, to };
 }
 
-/** Judges the gate into the next phase (or `opts.to`) of `scope`. */
+/**
+ * Judges the gate into the next phase (or `opts.to`) of `scope`. Brings the derived state
+ * up to date first (new imports, mapping runs, entry dumps); writes nothing else.
+ */
 export async function evaluateGate(
   store: Store,
   scope: string,
   opts: GateOptions = {},
 ): Promise<GateEvaluation> {
+  await recordObservationsFromInventory(store, opts.clock ? { clock: opts.clock } : {});
   const db = dbOf(store);
   const scopes = await loadScopes(db);
   const { row, to } = targetOf(scopes, scope, opts.to);

@@ -600,8 +600,10 @@ async function matchMappingAndEntries(trx: Trx): Promise<void> {
     await sql`UPDATE cutover_workloads SET mapped_spiffe_id = NULL, entry_dump = NULL, mapping_run = ${pending}
       WHERE mapping_run IS NULL OR mapping_run <> ${run}`.execute(trx);
     await sql`UPDATE cutover_workloads SET mapped_spiffe_id = m.spiffe_id
-      FROM (SELECT mesh, COALESCE(cluster, ${DEFAULT_CLUSTER}) AS cluster, mesh_identity, MIN(spiffe_id) AS spiffe_id
-            FROM mappings WHERE run_id = ${run} GROUP BY mesh, COALESCE(cluster, ${DEFAULT_CLUSTER}), mesh_identity) m
+      FROM (SELECT q.mesh, q.cluster, q.mesh_identity, MIN(q.spiffe_id) AS spiffe_id
+            FROM (SELECT mesh, COALESCE(cluster, ${DEFAULT_CLUSTER}) AS cluster, mesh_identity, spiffe_id
+                  FROM mappings WHERE run_id = ${run}) q
+            GROUP BY q.mesh, q.cluster, q.mesh_identity) m
       WHERE cutover_workloads.mapping_run = ${pending}
         AND m.mesh_identity = cutover_workloads.mesh_identity
         AND m.cluster = cutover_workloads.cluster

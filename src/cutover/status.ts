@@ -30,6 +30,7 @@ import {
   scopeOfWorkload,
   workloadsByKey,
 } from './context.js';
+import { CutoverError } from './errors.js';
 import { behind, nestingBlockers } from './gates.js';
 import { recordObservationsFromInventory } from './observations.js';
 import { type Db, dbOf } from './schema.js';
@@ -138,6 +139,12 @@ export async function cutoverStatus(store: Store, opts: StatusOptions = {}): Pro
   const scopes = await loadScopes(db);
   const only = opts.scope === undefined ? null : parseScopeName(opts.scope);
   const shown = [...scopes.values()].filter((s) => only === null || within(s.scope, only.name));
+  if (only !== null && shown.length === 0) {
+    throw new CutoverError(
+      'CUTOVER_SCOPE_UNKNOWN',
+      `the inventory knows no scope ${only.name}: import its workloads first`,
+    );
+  }
   const filter = only === null ? null : { mesh: only.mesh, cluster: only.cluster, namespace: only.namespace };
   // A mesh-wide view is needed for peers; everything else stays inside the filter.
   const meshFilter = only === null ? null : { mesh: only.mesh, cluster: null, namespace: null };

@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { TARGETS } from '../store/targets.js';
 import {
   codesOf,
   createSpire,
@@ -29,7 +30,7 @@ const at = (ms = 60_000) => new Date(T0.getTime() + ms).toISOString();
 const NAMESPACES = { shop: ['web', 'cart', 'orders'], payments: ['api', 'ledger'] };
 const id = (ns: string, sa: string, td = 'cluster.local') => `spiffe://${td}/ns/${ns}/sa/${sa}`;
 
-describe('an Istio mesh walks inventoried -> retired', () => {
+describe.each(TARGETS)('an Istio mesh walks inventoried -> retired ($name)', (target) => {
   let dir: string;
   let db: string;
   let mesh: GeneratedMesh;
@@ -37,14 +38,21 @@ describe('an Istio mesh walks inventoried -> retired', () => {
   const run = (...argv: string[]) => meshbridge(['--db', db, ...argv], { cwd: dir });
   const json = (...argv: string[]) => meshbridge(['--db', db, '--json', ...argv], { cwd: dir });
 
-  beforeAll(() => {
+  let cleanup: () => Promise<void>;
+
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'meshbridge-cutover-istio-'));
-    db = join(dir, 'meshbridge.db');
+    const fresh = await target.fresh();
+    db = fresh.target;
+    cleanup = fresh.cleanup;
     mesh = writeIstioMesh(join(dir, 'mesh'), T0, NAMESPACES, { longLived: ['shop/orders'] });
     spire = createSpire(dir, T0);
     writeRules(join(dir, 'rules.yaml'), 'example.org');
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
+  });
 
   test('the walk', async () => {
     // ------------------------------------------------------------ inventory
@@ -79,6 +87,19 @@ describe('an Istio mesh walks inventoried -> retired', () => {
     expect(
       (await run('spire', 'sync', '--bundle', spire.bundleFile, '--trust-domain', 'example.org')).code,
     ).toBe(0);
+    // --dry-run judges and shows the rollout, and changes nothing; usage mistakes exit 2.
+    r = await json('cutover', 'advance', 'istio/east/shop', '--dry-run', '--at', at());
+    expect(r.code).toBe(0);
+    expect(r.json()).toMatchObject({ advanced: false, dryRun: true, ready: true, version: 0 });
+    expect(r.json().rollout.artifacts.map((a: { path: string }) => a.path)).toContain(
+      'bundle/istio-ca-root-cert.yaml',
+    );
+    expect((await json('cutover', 'status', '--scope', 'istio/east/shop')).json().scopes[0].phase).toBe(
+      'inventoried',
+    );
+    expect((await run('cutover', 'advance', 'istio/east/shop', '--to', 'dual-issue')).code).toBe(2);
+    expect((await run('cutover', 'advance', 'istio/east/shop', '--to', 'sideways')).code).toBe(2);
+    expect((await run('cutover', 'advance', 'istio/west')).code).toBe(2);
     r = await json(
       'cutover',
       'advance',

@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { TARGETS } from '../store/targets.js';
 import {
   codesOf,
   createSpire,
@@ -27,7 +28,7 @@ const T0 = new Date(Math.floor(Date.now() / 1000) * 1000);
 const at = (ms = 60_000) => new Date(T0.getTime() + ms).toISOString();
 const NAMESPACES = { emojivoto: ['web', 'emoji', 'voting'], booksapp: ['authors', 'books'] };
 
-describe('a Linkerd mesh walks inventoried -> retired', () => {
+describe.each(TARGETS)('a Linkerd mesh walks inventoried -> retired ($name)', (target) => {
   let dir: string;
   let db: string;
   let mesh: GeneratedMesh;
@@ -35,14 +36,21 @@ describe('a Linkerd mesh walks inventoried -> retired', () => {
   const run = (...argv: string[]) => meshbridge(['--db', db, ...argv], { cwd: dir });
   const json = (...argv: string[]) => meshbridge(['--db', db, '--json', ...argv], { cwd: dir });
 
-  beforeAll(() => {
+  let cleanup: () => Promise<void>;
+
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'meshbridge-cutover-linkerd-'));
-    db = join(dir, 'meshbridge.db');
+    const fresh = await target.fresh();
+    db = fresh.target;
+    cleanup = fresh.cleanup;
     mesh = writeLinkerdMesh(join(dir, 'linkerd'), T0, NAMESPACES);
     spire = createSpire(dir, T0);
     writeRules(join(dir, 'rules.yaml'), 'example.org');
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
+  });
 
   test('the walk', async () => {
     expect(

@@ -2,12 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { registerImportCommands } from '../../src/cli/commands/import.js';
-import type { CliIO } from '../../src/cli/context.js';
-import { EXIT } from '../../src/cli/exit-codes.js';
-import { Capture } from '../../src/cli/output.js';
-import { action, buildProgram, runCli } from '../../src/cli/program.js';
 import {
   type BuildOptions,
   type Inventory,
@@ -16,6 +10,7 @@ import {
   readPaths,
 } from '../../src/mesh-import/index.js';
 import { parseCertificates } from '../../src/spiffe/x509/certificate.js';
+import { type CliResult, cli } from '../cli/run.js';
 import { fixturePath, fixturesRoot } from '../helpers/fixtures.js';
 
 /** The instant SOURCES.md judged the shared fixtures at. */
@@ -98,51 +93,9 @@ export function opensslSignedBy(childPem: string, issuerPem: string): boolean {
   }
 }
 
-export interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  json: () => unknown;
-}
+export type CliRun = CliResult;
 
-/**
- * Runs the CLI in-process through `runCli`. Until `src/cli/program.ts` registers the
- * import commands, the same program is built with them added (the one line the lead adds).
- */
-export async function meshbridge(
-  argv: string[],
-  opts: { cwd: string; env?: NodeJS.ProcessEnv },
-): Promise<CliRun> {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const io: CliIO = {
-    stdout,
-    stderr,
-    stdin: Readable.from([]),
-    env: { ...opts.env, NO_COLOR: '1' },
-    cwd: opts.cwd,
-  };
-  const state = { exitCode: 0 };
-  const probe = buildProgram(io, state);
-  let code: number;
-  if (probe.commands.some((c) => c.name() === 'import')) {
-    code = await runCli(argv, io);
-  } else {
-    registerImportCommands(probe, { io, state, action: (body) => action(io, state, body) });
-    const everyCommand = (c: typeof probe): (typeof probe)[] => [c, ...c.commands.flatMap(everyCommand)];
-    for (const c of everyCommand(probe)) c.exitOverride();
-    try {
-      await probe.parseAsync(argv, { from: 'user' });
-      code = state.exitCode;
-    } catch (err) {
-      const id = (err as { code?: string }).code ?? '';
-      code =
-        id === 'commander.helpDisplayed' || id === 'commander.help'
-          ? EXIT.ok
-          : id.startsWith('commander.')
-            ? EXIT.usage
-            : EXIT.internal;
-    }
-  }
-  return { code, stdout: stdout.text, stderr: stderr.text, json: () => JSON.parse(stdout.text) };
+/** Runs the CLI in-process, as a user would type it. */
+export function meshbridge(argv: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<CliRun> {
+  return cli(argv, opts);
 }
