@@ -8,11 +8,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { stringify } from 'yaml';
-import { registerImportCommands } from '../../src/cli/commands/import.js';
-import type { CliIO } from '../../src/cli/context.js';
-import { EXIT } from '../../src/cli/exit-codes.js';
 import { Capture } from '../../src/cli/output.js';
-import { action, buildProgram } from '../../src/cli/program.js';
+import { runCli } from '../../src/cli/program.js';
 import { generateIstioMesh } from '../../src/demo/mesh.js';
 import {
   createDevCa,
@@ -36,51 +33,21 @@ export interface CliRun {
   json: () => any;
 }
 
-/**
- * Runs the CLI in-process, as typed. The import commands are registered by
- * `src/cli/program.ts` once their owner adds them; until then they are added here to
- * the same program (the one line the lead adds).
- */
+/** Runs the CLI in-process, as typed, and captures what it says. */
 export async function meshbridge(
   argv: string[],
   opts: { cwd: string; env?: NodeJS.ProcessEnv },
 ): Promise<CliRun> {
   const stdout = new Capture();
   const stderr = new Capture();
-  const io: CliIO = {
+  const code = await runCli(argv, {
     stdout,
     stderr,
     stdin: Readable.from([]),
     env: { ...opts.env, NO_COLOR: '1' },
     cwd: opts.cwd,
-  };
-  const state = { exitCode: 0 };
-  const program = buildProgram(io, state);
-  if (!program.commands.some((c) => c.name() === 'import')) {
-    registerImportCommands(program, { io, state, action: (body) => action(io, state, body) });
-  }
-  const every = (c: typeof program): (typeof program)[] => [c, ...c.commands.flatMap(every)];
-  for (const c of every(program)) c.exitOverride();
-  let code: number;
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-    code = state.exitCode;
-  } catch (err) {
-    const id = (err as { code?: string }).code ?? '';
-    code =
-      id === 'commander.helpDisplayed' || id === 'commander.help'
-        ? EXIT.ok
-        : id.startsWith('commander.')
-          ? EXIT.usage
-          : EXIT.internal;
-    if (code === EXIT.internal) throw err;
-  }
-  return {
-    code,
-    stdout: stdout.text,
-    stderr: stderr.text,
-    json: () => JSON.parse(stdout.text),
-  };
+  });
+  return { code, stdout: stdout.text, stderr: stderr.text, json: () => JSON.parse(stdout.text) };
 }
 
 function write(path: string, content: string): void {
