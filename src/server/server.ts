@@ -43,6 +43,7 @@ import { isLoopbackHost, type ServeConfig } from './config.js';
 import { statusOf } from './errors.js';
 import { healthPlugin } from './health.js';
 import { createMetrics, instrumentBackends, metricsPlugin } from './metrics.js';
+import { BrokerSightings } from './sightings.js';
 
 export interface ServerDeps {
   /** Default: `openStore(config.store)` (closed with the server). */
@@ -75,6 +76,8 @@ export interface MeshbridgeServer {
   urls: ServerUrls;
   /** The dashboard data now (cached for `cacheMs`). */
   load(): Promise<DashboardData>;
+  /** Writes queued broker sightings as cutover observations now. */
+  flushSightings(): Promise<void>;
   listen(): Promise<ServerUrls>;
   close(): Promise<void>;
 }
@@ -105,9 +108,19 @@ export async function createServer(config: ServeConfig, deps: ServerDeps = {}): 
 
     let broker: BrokerServer | undefined;
     let app: FastifyInstance;
+    let sightings: BrokerSightings | undefined;
     if (config.broker !== undefined) {
+      const s = new BrokerSightings(store, 'broker', (err) =>
+        logger.warn({ err }, 'could not record broker sightings'),
+      );
+      sightings = s;
+      const chained = deps.broker?.onDecision;
       broker = await createBrokerServer(config.broker, {
         ...deps.broker,
+        onDecision: (record, timing) => {
+          s.observe(record);
+          chained?.(record, timing);
+        },
         store,
         logger,
         env,
@@ -115,6 +128,7 @@ export async function createServer(config: ServeConfig, deps: ServerDeps = {}): 
       });
       const b = broker;
       cleanups.push(() => b.close());
+      cleanups.push(() => s.flush());
       app = broker.app as unknown as FastifyInstance;
     } else {
       app = Fastify({
@@ -251,6 +265,10 @@ export async function createServer(config: ServeConfig, deps: ServerDeps = {}): 
       logger,
       urls,
       load,
+      flushSightings: async () => {
+        await broker?.broker.writer.flush();
+        await sightings?.flush();
+      },
       async listen() {
         await bundles.refresh();
         bundles.start();

@@ -27,9 +27,7 @@ import {
 import { request } from 'node:https';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
-import { brokerDb } from '../../credential-broker/schema.js';
 import { StaticKeyLedger } from '../../credential-broker/static-keys/service.js';
-import { recordObservations } from '../../cutover/observations.js';
 import { cutoverStatus } from '../../cutover/status.js';
 import { advanceScope } from '../../cutover/transitions.js';
 import {
@@ -467,24 +465,8 @@ export async function demoTraffic(prepared: PreparedDemo, server: MeshbridgeServ
     const r = await post(`${url}/v1/credentials/${credential}`, { cert: who.cert, key: who.key, ca });
     out.push({ as: who.name, presented: who.presented, credential, status: r.status, code: r.code });
   }
-  await server.broker?.broker.writer.flush();
-  const rows = await brokerDb(server.store)
-    .selectFrom('broker_audit')
-    .select(['at', 'spiffe_id', 'issuer_fingerprint', 'issuer_kind'])
-    .where('spiffe_id', 'is not', null)
-    .where('issuer_fingerprint', 'is not', null)
-    .where('instance', '=', server.broker?.broker.instance ?? '')
-    .execute();
-  await recordObservations(
-    server.store,
-    rows.map((r) => ({
-      spiffeId: r.spiffe_id,
-      issuerFingerprint: r.issuer_fingerprint,
-      issuerKind: r.issuer_kind,
-      at: r.at,
-      source: 'broker:demo',
-    })),
-  );
+  // The server records each authentication as a cutover observation (src/server/sightings.ts).
+  await server.flushSightings();
   return out;
 }
 
