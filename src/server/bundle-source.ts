@@ -6,24 +6,22 @@
  * bundles and is reported by `/readyz`. `spiffe_sequence` comes from the store's
  * bundle versions, so it grows on every change of content, across restarts.
  */
+
 import type { Logger } from 'pino';
 import { dbOf } from '../cutover/schema.js';
+import { composeFromStore } from '../cutover/stored-trust.js';
 import {
   type BundleEndpointSource,
   bundleForPhase,
   bundlesOfPhase,
-  composeTrust,
-  type InventoriedCertificate,
-  meshRootsFromInventory,
   PHASES,
   type Phase,
   parseScope,
-  rootsFromStored,
 } from '../dual-trust/index.js';
 import type { SpiffeBundle } from '../spiffe/bundle/spiffebundle.js';
 import type { Clock } from '../spiffe/errors.js';
-import { loadBundleSequence, loadTrustRoots, publishBundleVersion } from '../store/dual-trust-repo.js';
-import { loadInventory, type Store, type StoredCertificate } from '../store/index.js';
+import { loadBundleSequence, publishBundleVersion } from '../store/dual-trust-repo.js';
+import type { Store } from '../store/index.js';
 
 export interface StoreBundleSourceOptions {
   phase: Phase | 'auto';
@@ -91,27 +89,13 @@ export class StoreBundleSource implements BundleEndpointSource {
     const clock = this.o.clock ?? (() => new Date());
     try {
       const scope = parseScope(this.o.scope);
-      const filter = {
-        ...(scope.mesh === undefined ? {} : { mesh: scope.mesh }),
-        ...(scope.cluster === undefined ? {} : { cluster: scope.cluster }),
-      };
-      const [anchors, workloads, stored] = await Promise.all([
-        loadInventory(this.store, { ...filter, role: 'anchor', withDer: true, problems: 'none' }),
-        loadInventory(this.store, { ...filter, role: 'workload', problems: 'none' }),
-        loadTrustRoots(this.store),
-      ]);
-      const locator = new Map(anchors.sources.map((s) => [s.id, s.locator]));
-      const mesh = meshRootsFromInventory(
-        anchors.certificates.map((c) => view(c, locator)),
-        workloads.certificates.map((c) => view(c, locator)),
-        this.o.meshTrustDomain === undefined ? {} : { defaultTrustDomain: this.o.meshTrustDomain },
-      );
-      const fromStore = rootsFromStored(stored);
-      const composition = composeTrust([...mesh.roots, ...fromStore.roots], fromStore.jwtKeys, {
+      const { composition } = await composeFromStore(this.store, {
+        scope,
         clock,
-        overlapSeconds: this.o.overlapSeconds,
-        refreshHintSeconds: this.o.refreshHintSeconds,
-        allowExpiring: this.o.allowExpiring,
+        ...(this.o.overlapSeconds === undefined ? {} : { overlapSeconds: this.o.overlapSeconds }),
+        ...(this.o.refreshHintSeconds === undefined ? {} : { refreshHintSeconds: this.o.refreshHintSeconds }),
+        ...(this.o.allowExpiring ? { allowExpiring: true } : {}),
+        ...(this.o.meshTrustDomain === undefined ? {} : { meshTrustDomain: this.o.meshTrustDomain }),
       });
       const phase = this.o.phase === 'auto' ? await autoPhase(this.store, scope.mesh) : this.o.phase;
       const cut = bundleForPhase(composition, phase === 'retired' ? 'spiffe-only' : phase);
@@ -183,18 +167,4 @@ async function autoPhase(store: Store, mesh: string | undefined): Promise<Phase>
     if (i >= 0 && i < min) min = i;
   }
   return PHASES[min]!;
-}
-
-function view(c: StoredCertificate, locator: Map<string, string>): InventoriedCertificate {
-  return {
-    fingerprint: c.fingerprint,
-    mesh: c.mesh,
-    cluster: c.cluster,
-    namespace: c.namespace,
-    spiffeId: c.spiffeId,
-    meshIdentity: c.meshIdentity,
-    anchorFingerprint: c.anchorFingerprint,
-    der: c.der,
-    sources: c.sourceIds.map((id) => locator.get(id) ?? id),
-  };
 }

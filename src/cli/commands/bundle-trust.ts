@@ -3,20 +3,17 @@
  * composing the trust it holds (inventory anchors + SPIRE + federated roots) for a
  * scope, and loading inventoried workload chains.
  */
-import {
-  type Composition,
-  composeTrust,
-  type InventoriedCertificate,
-  meshRootsFromInventory,
-  rootsFromStored,
-  type Scope,
-} from '../../dual-trust/index.js';
 import { parseDuration } from '../../spiffe/duration.js';
-import type { Clock, Warning } from '../../spiffe/errors.js';
-import { type Certificate, parseCertificate } from '../../spiffe/x509/certificate.js';
-import { loadTrustRoots } from '../../store/dual-trust-repo.js';
-import { loadInventory, openStore, type Store, type StoredCertificate } from '../../store/index.js';
+import { openStore, type Store } from '../../store/index.js';
 import type { CommandContext } from '../context.js';
+
+export {
+  composeFromStore,
+  type InventoriedChain,
+  inventoriedChains,
+  type StoredTrust,
+  type TrustOptions,
+} from '../../cutover/stored-trust.js';
 
 export async function withStore<T>(ctx: CommandContext, fn: (store: Store) => Promise<T>): Promise<T> {
   const store = await openStore(ctx.globals.db, { env: ctx.io.env, cwd: ctx.io.cwd });
@@ -25,102 +22,6 @@ export async function withStore<T>(ctx: CommandContext, fn: (store: Store) => Pr
   } finally {
     await store.close();
   }
-}
-
-export interface TrustOptions {
-  scope: Scope;
-  clock?: Clock;
-  overlapSeconds?: number;
-  allowExpiring?: boolean;
-  /** Trust domain for mesh anchors no inventoried workload chains to. */
-  meshTrustDomain?: string;
-}
-
-export interface StoredTrust {
-  composition: Composition;
-  warnings: Warning[];
-}
-
-export async function composeFromStore(store: Store, opts: TrustOptions): Promise<StoredTrust> {
-  const filter = {
-    ...(opts.scope.mesh === undefined ? {} : { mesh: opts.scope.mesh }),
-    ...(opts.scope.cluster === undefined ? {} : { cluster: opts.scope.cluster }),
-  };
-  const anchorsInv = await loadInventory(store, {
-    ...filter,
-    role: 'anchor',
-    withDer: true,
-    problems: 'none',
-  });
-  const workloadsInv = await loadInventory(store, { ...filter, role: 'workload', problems: 'none' });
-  const locator = new Map(anchorsInv.sources.map((s) => [s.id, s.locator]));
-  const mesh = meshRootsFromInventory(
-    anchorsInv.certificates.map((c) => view(c, locator)),
-    workloadsInv.certificates.map((c) => view(c, locator)),
-    opts.meshTrustDomain === undefined ? {} : { defaultTrustDomain: opts.meshTrustDomain },
-  );
-  const stored = rootsFromStored(await loadTrustRoots(store));
-  const composition = composeTrust([...mesh.roots, ...stored.roots], stored.jwtKeys, {
-    ...(opts.clock ? { clock: opts.clock } : {}),
-    ...(opts.overlapSeconds === undefined ? {} : { overlapSeconds: opts.overlapSeconds }),
-    ...(opts.allowExpiring ? { allowExpiring: true } : {}),
-  });
-  return { composition, warnings: [...mesh.warnings, ...composition.warnings] };
-}
-
-function view(c: StoredCertificate, locator: Map<string, string>): InventoriedCertificate {
-  return {
-    fingerprint: c.fingerprint,
-    mesh: c.mesh,
-    cluster: c.cluster,
-    namespace: c.namespace,
-    spiffeId: c.spiffeId,
-    meshIdentity: c.meshIdentity,
-    anchorFingerprint: c.anchorFingerprint,
-    der: c.der,
-    sources: c.sourceIds.map((id) => locator.get(id) ?? id),
-  };
-}
-
-export interface InventoriedChain {
-  source: string;
-  identity: string;
-  scope: string;
-  chain: Certificate[];
-}
-
-/** Every inventoried workload of the scope with the intermediates its issuer links lead through. */
-export async function inventoriedChains(store: Store, scope: Scope): Promise<InventoriedChain[]> {
-  const filter = {
-    ...(scope.mesh === undefined ? {} : { mesh: scope.mesh }),
-    ...(scope.cluster === undefined ? {} : { cluster: scope.cluster }),
-  };
-  const inv = await loadInventory(store, { ...filter, withDer: true, problems: 'none' });
-  const locator = new Map(inv.sources.map((s) => [s.id, s.locator]));
-  const byFp = new Map(inv.certificates.map((c) => [c.fingerprint, c]));
-  const out: InventoriedChain[] = [];
-  for (const c of inv.certificates) {
-    if (c.role !== 'workload' || c.der === null) continue;
-    if (scope.namespace !== undefined && c.namespace !== scope.namespace) continue;
-    const chain = [parseCertificate(Buffer.from(c.der, 'base64'))];
-    let next = c.issuerFingerprint;
-    const seen = new Set([c.fingerprint]);
-    while (next !== null && !seen.has(next)) {
-      seen.add(next);
-      const issuer = byFp.get(next);
-      if (issuer === undefined || issuer.role !== 'intermediate' || issuer.der === null) break;
-      chain.push(parseCertificate(Buffer.from(issuer.der, 'base64')));
-      next = issuer.issuerFingerprint;
-    }
-    const sources = c.sourceIds.map((id) => locator.get(id) ?? id).sort();
-    out.push({
-      source: sources[0] ?? `inventory:${c.fingerprint}`,
-      identity: c.spiffeId ?? c.meshIdentity ?? c.fingerprint,
-      scope: [c.mesh ?? '-', c.cluster ?? '-', c.namespace ?? '-'].join('/'),
-      chain,
-    });
-  }
-  return out;
 }
 
 export function overlapOption(text: string | undefined): number | undefined {

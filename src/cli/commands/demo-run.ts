@@ -29,6 +29,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
 import { StaticKeyLedger } from '../../credential-broker/static-keys/service.js';
 import { cutoverStatus } from '../../cutover/status.js';
+import { composeFromStore } from '../../cutover/stored-trust.js';
 import { advanceScope } from '../../cutover/transitions.js';
 import {
   brokerPolicy,
@@ -42,14 +43,7 @@ import {
 } from '../../demo/artifacts.js';
 import { DEMO_NAMESPACES, generateIstioMesh } from '../../demo/mesh.js';
 import { jwtPublicJwk, loadOrCreateDevCa, mintX509Svid, writeSvidFiles } from '../../devca/index.js';
-import {
-  bundleForPhase,
-  composeTrust,
-  emitBundle,
-  type InventoriedCertificate,
-  meshRootsFromInventory,
-  rootsFromStored,
-} from '../../dual-trust/index.js';
+import { ALL_SCOPE, bundleForPhase, emitBundle } from '../../dual-trust/index.js';
 import { buildSpireEntries, loadRules, mapWorkloads, prepareSpireEntrySync } from '../../mapper/index.js';
 import { canonicalJson } from '../../mapper/rules.js';
 import { InventoryBuilder, listInputFiles, readInputFiles, toImportRecord } from '../../mesh-import/index.js';
@@ -60,14 +54,8 @@ import {
   type ServeConfig,
 } from '../../server/index.js';
 import { SpiffeId, TrustDomain } from '../../spiffe/spiffeid/index.js';
-import { loadTrustRoots, publishBundleVersion, saveTrustRoots } from '../../store/dual-trust-repo.js';
-import {
-  loadInventory,
-  openStore,
-  type Store,
-  type StoredCertificate,
-  saveImport,
-} from '../../store/index.js';
+import { publishBundleVersion, saveTrustRoots } from '../../store/dual-trust-repo.js';
+import { loadInventory, openStore, type Store, saveImport } from '../../store/index.js';
 import { saveMappingRun, saveSpireEntryDump } from '../../store/mapping-repo.js';
 
 export interface DemoStep {
@@ -251,7 +239,7 @@ export async function prepareDemo(o: DemoOptions): Promise<PreparedDemo> {
     });
 
     // 5 ---------------------------------------------------------------- dual-trust bundle
-    const composition = await composeFromStore(store, now);
+    const { composition } = await composeFromStore(store, { scope: ALL_SCOPE, clock: () => now });
     const dualTrust = bundleForPhase(composition, 'dual-trust');
     const trustDomains = [];
     for (const td of dualTrust.trustDomains) {
@@ -515,26 +503,6 @@ async function importInto(store: Store, dir: string, paths: string[], at: Date) 
     intermediates: inv.intermediates.length,
     workloads: inv.workloads.length,
   };
-}
-
-async function composeFromStore(store: Store, now: Date) {
-  const anchors = await loadInventory(store, { role: 'anchor', withDer: true, problems: 'none' });
-  const workloads = await loadInventory(store, { role: 'workload', problems: 'none' });
-  const locator = new Map(anchors.sources.map((s) => [s.id, s.locator]));
-  const view = (c: StoredCertificate): InventoriedCertificate => ({
-    fingerprint: c.fingerprint,
-    mesh: c.mesh,
-    cluster: c.cluster,
-    namespace: c.namespace,
-    spiffeId: c.spiffeId,
-    meshIdentity: c.meshIdentity,
-    anchorFingerprint: c.anchorFingerprint,
-    der: c.der,
-    sources: c.sourceIds.map((id) => locator.get(id) ?? id),
-  });
-  const meshRoots = meshRootsFromInventory(anchors.certificates.map(view), workloads.certificates.map(view));
-  const stored = rootsFromStored(await loadTrustRoots(store));
-  return composeTrust([...meshRoots.roots, ...stored.roots], stored.jwtKeys, { clock: () => now });
 }
 
 function post(
