@@ -11,6 +11,7 @@
  *   GET/POST/PUT/DELETE /v1/<kv>/data/<path>     KV v2 versions, `options.cas`, soft delete
  *   GET/POST/PUT/DELETE /v1/<kv>/metadata/<path> versions map, custom_metadata, max_versions, cas_required
  *   POST /v1/<kv>/destroy/<path>                 {"versions":[...]}
+ *   POST /v1/<kv>/undelete/<path>                {"versions":[...]} (clears a soft delete)
  *   GET  /v1/<database>/creds/:role              random username/password with a lease
  *   GET  /v1/<aws>/creds/:role                   random access/secret key with a lease
  *   PUT  /v1/sys/leases/revoke                   {"lease_id"} -> 204 (also for unknown leases, as Vault)
@@ -653,6 +654,16 @@ export class VaultDouble {
         return undefined;
       }
       throw methodNotAllowed();
+    }
+    if (op === 'undelete') {
+      if (!write) throw methodNotAllowed();
+      const versions = Array.isArray(body.versions) ? body.versions.map(Number) : [];
+      if (versions.length === 0) throw new VaultHttpError(400, ['no version number provided']);
+      for (const n of versions) {
+        const v = key?.versions.get(n);
+        if (v !== undefined && !v.destroyed) v.deletion_time = '';
+      }
+      return undefined;
     }
     if (op === 'destroy') {
       if (!write) throw methodNotAllowed();

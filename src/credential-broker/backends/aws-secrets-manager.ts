@@ -13,17 +13,22 @@
  * `finishRotation` / `undoRotation` complete or reverse it. The pending value is stored
  * in AWS, so there is never a value nobody knows.
  *
+ * Retirement is DeleteSecret with a recovery window (AWS allows 7 to 30 days), never
+ * ForceDeleteWithoutRecovery; RestoreSecret undoes it within that window.
+ *
  * Endpoint, region and credentials come from the SDK's standard chain (AWS_REGION,
  * AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, profiles, roles); config may set region/endpoint.
  */
 import { randomUUID } from 'node:crypto';
 import {
+  DeleteSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
   type GetSecretValueCommandOutput,
   ListSecretsCommand,
   ListSecretVersionIdsCommand,
   PutSecretValueCommand,
+  RestoreSecretCommand,
   SecretsManagerClient,
   type SecretsManagerClientConfig,
   type SecretVersionsListEntry,
@@ -37,6 +42,9 @@ import type {
   IssueRequest,
   PendingRotation,
   RecoveryResult,
+  RestoreResult,
+  RetireOptions,
+  RetireResult,
   RollbackOptions,
   RotateOptions,
   RotatingSecretStore,
@@ -83,6 +91,8 @@ interface StageState {
   current: string;
   previous?: string;
   pending?: string;
+  /** Set while the secret is scheduled for deletion: when AWS deletes it for good. */
+  deletedDate?: Date;
 }
 
 const SERVICE = 'AWS Secrets Manager';
@@ -195,7 +205,14 @@ export class AwsSecretsManagerBackend implements CredentialBackend, RotatingSecr
   async describe(location: string): Promise<SecretDescription> {
     const secretId = secretIdOf(location);
     const state = await this.stageState(secretId);
-    const versions = await this.listVersions(secretId);
+    let versions: SecretVersionsListEntry[];
+    try {
+      versions = await this.listVersions(secretId);
+    } catch (err) {
+      // AWS may refuse listing the versions of a secret scheduled for deletion.
+      if (state.deletedDate === undefined || !(err instanceof BackendError)) throw err;
+      versions = [...state.stages].map(([id, stages]) => ({ VersionId: id, VersionStages: stages }));
+    }
     const pending = pendingOf(state);
     const description: SecretDescription = {
       location: secretId,
@@ -212,6 +229,8 @@ export class AwsSecretsManagerBackend implements CredentialBackend, RotatingSecr
       }),
     };
     if (state.previous !== undefined) description.previousVersion = state.previous;
+    if (state.deletedDate !== undefined)
+      description.deleted = { version: state.current, restorableUntil: state.deletedDate };
     return description;
   }
 
@@ -374,6 +393,60 @@ export class AwsSecretsManagerBackend implements CredentialBackend, RotatingSecr
     };
   }
 
+  async retire(location: string, options: RetireOptions): Promise<RetireResult> {
+    const secretId = secretIdOf(location);
+    const state = await this.stageState(secretId);
+    const reference = `${state.arn}#${state.current}`;
+    if (state.deletedDate !== undefined)
+      return {
+        reference,
+        version: state.current,
+        restorableUntil: state.deletedDate,
+        changed: false,
+        expiresDownstream: true,
+      };
+    const pending = pendingOf(state);
+    if (pending !== null) throw pendingError(secretId, pending);
+    const days = recoveryWindowDays(options.restoreWindowSeconds);
+    let deletionDate: Date | undefined;
+    try {
+      const out = await this.call('DeleteSecret', secretId, () =>
+        this.client.send(new DeleteSecretCommand({ SecretId: secretId, RecoveryWindowInDays: days })),
+      );
+      deletionDate = out.DeletionDate;
+    } catch (err) {
+      // Deleted by someone else in between: already scheduled is what was asked for.
+      const now = await this.stageState(secretId).catch(() => undefined);
+      if (now?.deletedDate === undefined) throw err;
+      return {
+        reference,
+        version: state.current,
+        restorableUntil: now.deletedDate,
+        changed: false,
+        expiresDownstream: true,
+      };
+    }
+    const restorableUntil = deletionDate ?? new Date(this.clock().getTime() + days * 86_400_000);
+    return { reference, version: state.current, restorableUntil, changed: true, expiresDownstream: true };
+  }
+
+  async restore(location: string): Promise<RestoreResult> {
+    const secretId = secretIdOf(location);
+    const state = await this.stageState(secretId);
+    const reference = `${state.arn}#${state.current}`;
+    if (state.deletedDate === undefined) return { reference, version: state.current, changed: false };
+    try {
+      await this.call('RestoreSecret', secretId, () =>
+        this.client.send(new RestoreSecretCommand({ SecretId: secretId })),
+      );
+    } catch (err) {
+      const now = await this.stageState(secretId).catch(() => undefined);
+      if (now === undefined || now.deletedDate !== undefined) throw err;
+      return { reference, version: state.current, changed: false };
+    }
+    return { reference, version: state.current, changed: true };
+  }
+
   // ------------------------------------------------------------ internals
 
   private async read(
@@ -388,6 +461,18 @@ export class AwsSecretsManagerBackend implements CredentialBackend, RotatingSecr
         this.client.send(new GetSecretValueCommand({ SecretId: secretId, ...input })),
       );
     } catch (err) {
+      if (err instanceof BackendError && err.code === 'BACKEND_REQUEST_REJECTED') {
+        const deleted = await this.stageState(secretId)
+          .then((s) => s.deletedDate)
+          .catch(() => undefined);
+        if (deleted !== undefined)
+          throw new BackendError(
+            'BACKEND_SECRET_NOT_FOUND',
+            `${SERVICE}: secret ${secretId} is scheduled for deletion (restorable until ${deleted.toISOString()}); ` +
+              'restore it (meshbridge keys rollback, or RestoreSecret) to read it',
+            { secretId, deleted: true, restorableUntil: deleted.toISOString() },
+          );
+      }
       // AWS words a missing stage/version differently across versions (moto not at all):
       // if the secret itself exists, it is the version that is missing.
       if (
@@ -451,6 +536,7 @@ export class AwsSecretsManagerBackend implements CredentialBackend, RotatingSecr
         { secretId },
       );
     const state: StageState = { arn: out.ARN, stages, current };
+    if (out.DeletedDate !== undefined) state.deletedDate = out.DeletedDate;
     const previous = holder(AWSPREVIOUS);
     const pending = holder(AWSPENDING);
     if (previous !== undefined) state.previous = previous;
@@ -611,6 +697,12 @@ export function mapAwsError(
     hint = 'unexpected error';
   }
   return new BackendError(code, `${where}: ${name}: ${said} (${hint})`, details);
+}
+
+/** AWS's RecoveryWindowInDays for a restore window: whole days, 7 to 30. */
+export function recoveryWindowDays(restoreWindowSeconds: number): number {
+  const days = Math.ceil(restoreWindowSeconds / 86_400);
+  return Math.min(30, Math.max(7, Number.isFinite(days) ? days : 30));
 }
 
 /** Accept `aws:<id>` as well as a bare name or ARN. */

@@ -176,6 +176,53 @@ export interface SecretVersionInfo {
   createdAt?: Date;
 }
 
+/** A secret deleted downstream but still restorable (AWS scheduled deletion; a KV v2 soft delete). */
+export interface DeletedState {
+  /** The version that was current when it was deleted (what `restore` brings back). */
+  version: string;
+  /** When it was deleted (Vault's deletion_time), if the backend says. */
+  deletedAt?: Date;
+  /**
+   * Until when `restore` works downstream: AWS's scheduled deletion date. Absent for
+   * Vault, whose soft delete has no expiry (the ledger's restore window governs).
+   */
+  restorableUntil?: Date;
+}
+
+export interface RetireOptions {
+  /**
+   * How long the deletion must stay restorable. AWS takes whole days between 7 and 30
+   * (clamp(ceil(seconds / 86400), 7, 30)); Vault's soft delete has no expiry, so this is
+   * only reported back as `restorableUntil`.
+   */
+  restoreWindowSeconds: number;
+}
+
+export interface RetireResult {
+  /** Audit name of the deleted version (ARN#versionId, vault:mount/data/path#vN). */
+  reference: string;
+  /** The version that was deleted. */
+  version: string;
+  /**
+   * Until when `restore` brings the value back. AWS: the scheduled deletion date, after
+   * which the secret is gone for good. Vault: now + the window asked (by this backend's
+   * clock), since a soft delete does not expire by itself.
+   */
+  restorableUntil: Date;
+  /** True when the backend deletes the secret for good at `restorableUntil` (AWS); false for Vault. */
+  expiresDownstream: boolean;
+  /** False when the secret was already deleted (the call changed nothing). */
+  changed: boolean;
+}
+
+export interface RestoreResult {
+  /** Audit name of the version readable again. */
+  reference: string;
+  version: string;
+  /** False when the secret was not deleted (the call changed nothing). */
+  changed: boolean;
+}
+
 export interface SecretDescription {
   location: string;
   /** Non-secret name of the secret (ARN, vault:mount/data/path). */
@@ -185,6 +232,8 @@ export interface SecretDescription {
   previousVersion?: string;
   pending: PendingRotation | null;
   versions: SecretVersionInfo[];
+  /** Present when the secret is deleted downstream (by `retire`) and can still be restored. */
+  deleted?: DeletedState;
 }
 
 /**
@@ -217,4 +266,18 @@ export interface RotatingSecretStore {
   finishRotation(location: string): Promise<RecoveryResult>;
   /** Abandon an interrupted rotation: the value from before it is (again) current. */
   undoRotation(location: string): Promise<RecoveryResult>;
+  /**
+   * Delete the secret downstream, restorably: reads of it fail from now on (AWS: the
+   * secret is scheduled for deletion, GetSecretValue is refused; Vault: the current KV v2
+   * version is soft-deleted, reads 404). Never a permanent delete. Idempotent: a secret
+   * already deleted resolves with `changed: false`. Refused with BACKEND_ROTATION_PENDING
+   * while a rotation is interrupted.
+   */
+  retire(location: string, options: RetireOptions): Promise<RetireResult>;
+  /**
+   * Undo `retire`: the value deleted is readable again, unchanged (AWS RestoreSecret; Vault
+   * undelete of the current version). Idempotent: a secret that is not deleted resolves
+   * with `changed: false`.
+   */
+  restore(location: string): Promise<RestoreResult>;
 }

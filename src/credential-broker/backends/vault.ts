@@ -26,6 +26,11 @@
  * check-and-set on the current one. History stays append-only; the rolled-back-from
  * version remains readable for a roll forward.
  *
+ * Retirement soft-deletes the current version (`DELETE <mount>/data/<path>`, which
+ * deletes the latest version): reads 404 until `restore` undeletes it
+ * (`POST <mount>/undelete/<path>` {versions:[n]}). Never `metadata` delete or `destroy`,
+ * which are permanent.
+ *
  * `node-vault`'s own `tokenCreate` is not used: it replaces the client's token with the
  * token it created. Requests go through `client.request` with paths built here.
  */
@@ -39,6 +44,9 @@ import type {
   IssueRequest,
   PendingRotation,
   RecoveryResult,
+  RestoreResult,
+  RetireOptions,
+  RetireResult,
   RollbackOptions,
   RotateOptions,
   RotatingSecretStore,
@@ -89,6 +97,8 @@ interface KvLocation {
   /** `<mount>/data/<path>` with each segment URL-encoded. */
   dataPath: string;
   metadataPath: string;
+  /** `<mount>/undelete/<path>` with each segment URL-encoded. */
+  undeletePath: string;
   /** Human-readable `vault:<mount>/data/<path>`. */
   name: string;
 }
@@ -376,6 +386,12 @@ export class VaultBackend implements CredentialBackend, RotatingSecretStore {
       versions,
     };
     if (previous !== undefined) description.previousVersion = String(previous);
+    const currentInfo = meta.versions[String(meta.current_version)];
+    if (currentInfo !== undefined && currentInfo.destroyed !== true && isDeleted(currentInfo)) {
+      description.deleted = { version: String(meta.current_version) };
+      const at = parseTime(currentInfo.deletion_time);
+      if (at !== undefined) description.deleted.deletedAt = at;
+    }
     return description;
   }
 
@@ -521,6 +537,61 @@ export class VaultBackend implements CredentialBackend, RotatingSecretStore {
     };
   }
 
+  async retire(location: string, options: RetireOptions): Promise<RetireResult> {
+    const loc = this.kvLocation(location);
+    const meta = await this.kvMetadata(loc);
+    const current = meta.current_version;
+    if (current < 1) throw notFound(loc);
+    const info = meta.versions[String(current)];
+    const restorableUntil = new Date(this.clock().getTime() + options.restoreWindowSeconds * 1000);
+    const reference = `${loc.name}#v${current}`;
+    if (info?.destroyed === true)
+      throw new BackendError(
+        'BACKEND_VERSION_NOT_FOUND',
+        `${loc.name}: version ${current} is destroyed; there is nothing left to retire restorably`,
+        { path: loc.name, version: current },
+      );
+    if (info !== undefined && isDeleted(info))
+      return {
+        reference,
+        version: String(current),
+        restorableUntil,
+        changed: false,
+        expiresDownstream: false,
+      };
+    const pending = pendingOf(meta);
+    if (pending !== null) throw pendingError(loc, pending);
+    // Soft delete of the latest version; metadata delete and destroy would be permanent.
+    await this.request('delete', 'DELETE', loc.dataPath);
+    const after = await this.kvMetadata(loc);
+    if (after.current_version !== current)
+      throw new BackendError(
+        'BACKEND_CONFLICT',
+        `${loc.name}: a version was written while it was being retired (now ${after.current_version}, was ${current}); describe it and retry`,
+        { path: loc.name, version: current },
+      );
+    return { reference, version: String(current), restorableUntil, changed: true, expiresDownstream: false };
+  }
+
+  async restore(location: string): Promise<RestoreResult> {
+    const loc = this.kvLocation(location);
+    const meta = await this.kvMetadata(loc);
+    const current = meta.current_version;
+    if (current < 1) throw notFound(loc);
+    const info = meta.versions[String(current)];
+    const reference = `${loc.name}#v${current}`;
+    if (info?.destroyed === true)
+      throw new BackendError(
+        'BACKEND_VERSION_NOT_FOUND',
+        `${loc.name}: version ${current} was destroyed; it cannot be restored`,
+        { path: loc.name, version: current },
+      );
+    if (info === undefined || !isDeleted(info))
+      return { reference, version: String(current), changed: false };
+    await this.request('undelete', 'POST', loc.undeletePath, { versions: [current] });
+    return { reference, version: String(current), changed: true };
+  }
+
   // ------------------------------------------------------------ KV v2 internals
 
   /** Split `<mount>/<path>` (an optional `vault:` prefix is dropped). */
@@ -542,6 +613,7 @@ export class VaultBackend implements CredentialBackend, RotatingSecretStore {
       path,
       dataPath: `${enc(mount)}/data/${enc(path)}`,
       metadataPath: `${enc(mount)}/metadata/${enc(path)}`,
+      undeletePath: `${enc(mount)}/undelete/${enc(path)}`,
       name: `vault:${mount}/data/${path}`,
     };
   }

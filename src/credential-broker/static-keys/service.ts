@@ -3,7 +3,15 @@
  * (rotating through the backend where the step replaces the value), roll back within
  * the restore window, and recover an operation a dead process left half done.
  *
- * Crash safety of every backend write (a rotation, a rollback):
+ * `short-lived -> retired` deletes the secret downstream, restorably (AWS DeleteSecret
+ * with a recovery window, Vault KV v2 soft delete; `RotatingSecretStore.retire`), and
+ * records until when it can be restored; `rollback` out of `retired` within that window
+ * restores it (`restore`) with the same value. Both are journaled like a rotation: the
+ * journal row's operation is `rotate` (retire) or `rollback` (restore) and its evidence
+ * says `retirement` / `restore`, so recovery asks the backend whether the secret is
+ * deleted instead of which version is current.
+ *
+ * Crash safety of every backend write (a rotation, a rollback, a retirement, a restore):
  *   1. one transaction: the key's version is checked and bumped and a journal row is
  *      written naming the operation and the backend version current before it;
  *   2. the backend write (AWS staged sequence / Vault KV check-and-set version);
@@ -18,6 +26,7 @@
 import { type Clock, CodedError, systemClock } from '../../spiffe/errors.js';
 import { parseMatcher } from '../../spiffe/spiffeid/index.js';
 import type { Store } from '../../store/index.js';
+import type { RetireResult } from '../backends/backend.js';
 import type { RotateOptions, RotatingSecretStore, SecretDescription } from '../backends/index.js';
 import { StaticKeyError } from './errors.js';
 import { brokerEvidence, type KeyEvidenceSource, type KeySighting, type StaticLease } from './evidence.js';
@@ -143,6 +152,8 @@ export interface KeyView {
   backend: { reference: string | null; currentVersion: string | null; previousVersion: string | null } | null;
   /** Until when the previous value can be restored by `rollback` (rotated and later), else null. */
   restoreUntil: string | null;
+  /** Retired keys in AWS or Vault: until when the deleted secret can be restored downstream, else null. */
+  restorableUntil: string | null;
   interrupted: InterruptedView | null;
 }
 
@@ -208,6 +219,8 @@ interface Facts {
   sightings: KeySighting[];
   staticLeases: StaticLease[];
   journal: JournalEntry | null;
+  /** A retired backend key deleted downstream by `retire`: until when it is restorable. */
+  restorableUntil?: Date | null;
 }
 
 const EPOCH = new Date(0);
@@ -412,7 +425,9 @@ export class StaticKeyLedger {
     await this.hooks.afterGates?.(key.name, to);
 
     const evidence = transitionEvidence(key, facts, now, to, opts.confirm === true);
-    if (backend !== undefined && description !== undefined && (to === 'rotated' || to === 'retired'))
+    if (backend !== undefined && description !== undefined && to === 'retired')
+      return this.retire(key, backend, description, evidence, by, opts.reason ?? null);
+    if (backend !== undefined && description !== undefined && to === 'rotated')
       return this.rotate(key, to, backend, description, evidence, by, opts.reason ?? null);
 
     const patch: KeyPatch = { state: to, stateSince: now };
@@ -475,7 +490,116 @@ export class StaticKeyLedger {
           ],
         },
       };
+    if (description.deleted !== undefined && key.state !== 'short-lived')
+      return {
+        description,
+        gate: {
+          name: 'backend-ready',
+          ok: false,
+          hint: 'restore the secret downstream (it was deleted), or fix the key',
+          blockers: [
+            {
+              code: 'LOCATION_DELETED',
+              message: `${where} is deleted downstream (version ${description.deleted.version}); restore it first`,
+            },
+          ],
+        },
+      };
     return { description, gate: { name: 'backend-ready', ok: true, blockers: [] } };
+  }
+
+  /** Journal, backend delete (restorable), ledger update (see the module comment). */
+  private async retire(
+    key: StaticKey,
+    backend: { store: RotatingSecretStore; location: string },
+    description: SecretDescription,
+    evidence: Record<string, unknown>,
+    by: string,
+    reason: string | null,
+  ): Promise<{ key: StaticKey; transition: Transition }> {
+    const started = this.clock();
+    const claimed = await writeKey(this.store, {
+      name: key.name,
+      expectVersion: key.version,
+      at: started,
+      journal: {
+        operation: 'rotate',
+        fromState: key.state,
+        toState: 'retired',
+        backendFromVersion: description.currentVersion,
+        backendTargetVersion: description.currentVersion,
+        startedAt: started,
+        by,
+        reason,
+        evidence: { ...evidence, retirement: { action: 'delete', restoreWindowSeconds: key.restoreSeconds } },
+      },
+    });
+    let result: RetireResult;
+    try {
+      result = await backend.store.retire(backend.location, { restoreWindowSeconds: key.restoreSeconds });
+    } catch (err) {
+      await this.releaseIfDeletion(key.name, claimed, false, backend);
+      throw err;
+    }
+    await this.hooks.beforeLedgerUpdate?.(key.name);
+    const done = this.clock();
+    const restorableUntil = deletionDeadline(
+      key,
+      done,
+      result.expiresDownstream ? result.restorableUntil : undefined,
+    );
+    await writeKey(this.store, {
+      name: key.name,
+      expectVersion: claimed,
+      at: done,
+      clearJournal: true,
+      patch: { state: 'retired', stateSince: done, backendReference: description.reference },
+      transition: {
+        kind: 'advance',
+        from: key.state,
+        to: 'retired',
+        at: done,
+        by,
+        reason,
+        evidence: {
+          ...evidence,
+          retirement: {
+            action: 'delete',
+            deletedVersion: result.version,
+            reference: result.reference,
+            restorableUntil: restorableUntil.toISOString(),
+            ...(result.expiresDownstream ? { deletedForGoodAt: result.restorableUntil.toISOString() } : {}),
+            alreadyDeleted: !result.changed,
+          },
+        },
+        backendFromVersion: result.version,
+        backendToVersion: result.version,
+      },
+    });
+    return { key: await this.get(key.name), transition: await this.lastTransition(key.name) };
+  }
+
+  /** After a failed retire/restore: drop the journal if the backend shows nothing changed. */
+  private async releaseIfDeletion(
+    name: string,
+    claimed: number,
+    deletedBefore: boolean,
+    backend: { store: RotatingSecretStore; location: string },
+  ): Promise<void> {
+    try {
+      const d = await backend.store.describe(backend.location);
+      if (d.pending === null && (d.deleted !== undefined) === deletedBefore)
+        await writeKey(this.store, { name, expectVersion: claimed, at: this.clock(), clearJournal: true });
+    } catch (err) {
+      // Gone downstream: nothing of ours changed it. Otherwise unknown: the journal stays.
+      if (err instanceof CodedError && err.code === 'BACKEND_SECRET_NOT_FOUND')
+        await writeKey(this.store, {
+          name,
+          expectVersion: claimed,
+          at: this.clock(),
+          clearJournal: true,
+        }).catch(() => undefined);
+    }
   }
 
   /** Journal, backend rotation, ledger update (see the module comment). */
@@ -597,6 +721,11 @@ export class StaticKeyLedger {
         message: `${name} is static; there is nothing to roll back`,
       });
     const now = this.clock();
+    if (key.state === 'retired' && key.location.kind !== 'external') {
+      const restorableUntil = await this.restorableUntil(name);
+      // null: retired before retirement deleted downstream (it rotated); rolled back as a rotation below.
+      if (restorableUntil !== null) return this.restoreRetired(key, restorableUntil, now, by, reason, refuse);
+    }
     const restoresValue = key.state === 'rotated' || key.state === 'retired';
     if (restoresValue) {
       const since = key.replacedAt ?? key.stateSince;
@@ -688,6 +817,112 @@ export class StaticKeyLedger {
     return { name, from: key.state, state: to, transition: await this.lastTransition(name), refused: null };
   }
 
+  /** `retired` -> `short-lived` for a key deleted downstream: journal, `restore`, ledger update. */
+  private async restoreRetired(
+    key: StaticKey,
+    restorableUntil: Date,
+    now: Date,
+    by: string,
+    reason: string,
+    refuse: (b: Blocker) => RollbackResult,
+  ): Promise<RollbackResult> {
+    const name = key.name;
+    const until = retiredUntil(key, restorableUntil);
+    if (now > until)
+      return refuse({
+        code: 'RESTORE_WINDOW_PASSED',
+        until: until.toISOString(),
+        message: `${name} was retired (deleted downstream) at ${key.stateSince.toISOString()}; the restore window ended at ${until.toISOString()}`,
+      });
+    const backend = this.backendOf(key) as { store: RotatingSecretStore; location: string };
+    const description = await backend.store.describe(backend.location);
+    if (description.pending !== null)
+      return refuse({
+        code: 'DOWNSTREAM_ROTATION_PENDING',
+        message: `${formatLocation(key.location)} has a rotation in flight that this ledger did not start; finish or undo it first`,
+      });
+    const claimed = await writeKey(this.store, {
+      name,
+      expectVersion: key.version,
+      at: now,
+      journal: {
+        operation: 'rollback',
+        fromState: 'retired',
+        toState: 'short-lived',
+        backendFromVersion: description.currentVersion,
+        backendTargetVersion: description.currentVersion,
+        startedAt: now,
+        by,
+        reason,
+        evidence: { restore: { deletedVersion: description.deleted?.version ?? description.currentVersion } },
+      },
+    });
+    let result: Awaited<ReturnType<RotatingSecretStore['restore']>>;
+    try {
+      result = await backend.store.restore(backend.location);
+    } catch (err) {
+      await this.releaseIfDeletion(name, claimed, true, backend);
+      if (err instanceof CodedError && err.code === 'BACKEND_SECRET_NOT_FOUND')
+        return refuse({
+          code: 'RESTORE_WINDOW_PASSED',
+          until: until.toISOString(),
+          message: `${formatLocation(key.location)} is gone downstream; it can no longer be restored: ${err.message}`,
+        });
+      throw err;
+    }
+    await this.hooks.beforeLedgerUpdate?.(name);
+    const done = this.clock();
+    await writeKey(this.store, {
+      name,
+      expectVersion: claimed,
+      at: done,
+      clearJournal: true,
+      patch: { state: 'short-lived', stateSince: done },
+      transition: {
+        kind: 'rollback',
+        from: 'retired',
+        to: 'short-lived',
+        at: done,
+        by,
+        reason,
+        evidence: {
+          restored: {
+            version: result.version,
+            reference: result.reference,
+            alreadyRestored: !result.changed,
+          },
+        },
+        backendFromVersion: result.version,
+        backendToVersion: result.version,
+      },
+    });
+    return {
+      name,
+      from: 'retired',
+      state: 'short-lived',
+      transition: await this.lastTransition(name),
+      refused: null,
+    };
+  }
+
+  /**
+   * Until when the downstream deletion that retired the key can be restored, from the
+   * history row that entered `retired`; null when that entry deleted nothing downstream
+   * (an external key, or a retirement from before retirement deleted).
+   */
+  private async restorableUntil(name: string): Promise<Date | null> {
+    const history = await readHistory(this.store, name);
+    for (let i = history.length - 1; i >= 0; i--) {
+      const t = history[i] as Transition;
+      if (t.from === t.to || t.to !== 'retired') continue;
+      const until = asObject(asObject(t.evidence)?.retirement)?.restorableUntil;
+      if (typeof until !== 'string') return null;
+      const d = new Date(until);
+      return Number.isNaN(d.getTime()) ? null : d;
+    }
+    return null;
+  }
+
   // ------------------------------------------------------------ recovering
 
   /** Finish (default) or undo an operation a dead process left between backend and ledger. */
@@ -737,6 +972,7 @@ export class StaticKeyLedger {
     }
 
     const downstream = await this.diagnose(key, journal);
+    if (isDeletionJournal(journal)) return this.recoverDeletion(key, journal, downstream, mode, by, backend);
     const { store, location } = backend;
     let outcome: RecoveryResult['outcome'];
     let current: string;
@@ -835,11 +1071,122 @@ export class StaticKeyLedger {
     };
   }
 
+  /** Finish or undo an interrupted retire (delete downstream) or restore out of `retired`. */
+  private async recoverDeletion(
+    key: StaticKey,
+    journal: JournalEntry,
+    downstream: DownstreamView,
+    mode: 'finish' | 'undo',
+    by: string,
+    backend: { store: RotatingSecretStore; location: string },
+  ): Promise<RecoveryResult> {
+    const name = key.name;
+    const retiring = journal.operation === 'rotate';
+    const what = retiring ? 'retirement' : 'restore';
+    const { store, location } = backend;
+    let outcome: RecoveryResult['outcome'];
+    let restorableUntil: Date | undefined;
+    if (downstream.stage === 'not-written') {
+      outcome = 'discarded';
+    } else if (mode === 'finish') {
+      outcome = 'finished';
+      if (retiring) {
+        const d = await store.describe(location);
+        restorableUntil = deletionDeadline(key, journal.startedAt, d.deleted?.restorableUntil);
+      }
+    } else {
+      if (retiring) {
+        await store.restore(location);
+      } else {
+        const recorded = await this.restorableUntil(name);
+        const left =
+          recorded === null
+            ? key.restoreSeconds
+            : Math.ceil((retiredUntil(key, recorded).getTime() - this.clock().getTime()) / 1000);
+        await store.retire(location, { restoreWindowSeconds: Math.max(1, left) });
+      }
+      outcome = 'undone';
+    }
+    const done = this.clock();
+    if (outcome === 'finished') {
+      const evidence: Record<string, unknown> = {
+        ...(asObject(journal.evidence) ?? {}),
+        recovered: {
+          downstream: downstream.stage,
+          startedAt: journal.startedAt.toISOString(),
+          startedBy: journal.by,
+        },
+      };
+      if (restorableUntil !== undefined)
+        evidence.retirement = {
+          ...(asObject(evidence.retirement) ?? {}),
+          deletedVersion: journal.backendFromVersion,
+          restorableUntil: restorableUntil.toISOString(),
+        };
+      await writeKey(this.store, {
+        name,
+        expectVersion: key.version,
+        at: done,
+        clearJournal: true,
+        patch: { state: journal.toState, stateSince: done },
+        transition: {
+          kind: 'recover',
+          from: journal.fromState,
+          to: journal.toState,
+          at: done,
+          by,
+          reason: journal.reason,
+          evidence,
+          backendFromVersion: journal.backendFromVersion,
+          backendToVersion: journal.backendFromVersion,
+        },
+      });
+    } else {
+      await writeKey(this.store, {
+        name,
+        expectVersion: key.version,
+        at: done,
+        clearJournal: true,
+        transition: recoverRow(
+          journal,
+          key.state,
+          done,
+          by,
+          outcome === 'undone'
+            ? `interrupted ${what} (${journal.fromState} -> ${journal.toState}) undone; downstream it was ${downstream.stage}`
+            : `interrupted ${what} (${journal.fromState} -> ${journal.toState}) had changed nothing downstream; discarded`,
+        ),
+      });
+    }
+    const after = await this.get(name);
+    return {
+      name,
+      operation: journal.operation,
+      outcome,
+      downstream,
+      state: after.state,
+      currentVersion: after.currentVersion,
+      transition: await this.lastTransition(name),
+    };
+  }
+
   /** Where a journaled operation stands downstream. */
   private async diagnose(key: StaticKey, journal: JournalEntry): Promise<DownstreamView> {
     const backend = this.backendOf(key);
     if (backend === undefined) return { stage: 'not-written' };
     const d = await backend.store.describe(backend.location);
+    if (isDeletionJournal(journal)) {
+      if (d.pending !== null)
+        throw new StaticKeyError(
+          'STATIC_KEY_RECOVERY_CONFLICT',
+          `${formatLocation(key.location)} has a rotation in flight (${d.pending.stage}, from version ${d.pending.fromVersion}) ` +
+            `that the ledger's journal (${journal.fromState} -> ${journal.toState}) does not explain; ` +
+            'finish or undo it where it was started, then run keys recover again',
+        );
+      const deleted = d.deleted !== undefined;
+      const landed = journal.operation === 'rotate' ? deleted : !deleted;
+      return { stage: landed ? 'written' : 'not-written', currentVersion: d.currentVersion };
+    }
     if (d.pending !== null) {
       const p = d.pending;
       if (
@@ -881,12 +1228,16 @@ export class StaticKeyLedger {
       this.evidence.staticLeases({ credential: key.credential, reference: key.backendReference, since }),
       journal === undefined ? readJournal(this.store, key.name) : Promise.resolve(journal),
     ]);
-    return { sightings, staticLeases, journal: j };
+    const facts: Facts = { sightings, staticLeases, journal: j };
+    if (key.state === 'retired' && key.location.kind !== 'external')
+      facts.restorableUntil = await this.restorableUntil(key.name);
+    return facts;
   }
 
   private view(key: StaticKey, facts: Facts, now: Date, confirmed: boolean): KeyView {
     const restores = key.state === 'rotated' || key.state === 'short-lived' || key.state === 'retired';
     const since = key.replacedAt ?? (restores ? key.stateSince : null);
+    const deletedUntil = facts.restorableUntil ?? null;
     const j = facts.journal;
     return {
       name: key.name,
@@ -911,9 +1262,12 @@ export class StaticKeyLedger {
               previousVersion: key.previousVersion,
             },
       restoreUntil:
-        restores && since !== null
-          ? new Date(since.getTime() + key.restoreSeconds * 1000).toISOString()
-          : null,
+        deletedUntil !== null
+          ? retiredUntil(key, deletedUntil).toISOString()
+          : restores && since !== null
+            ? new Date(since.getTime() + key.restoreSeconds * 1000).toISOString()
+            : null,
+      restorableUntil: deletedUntil === null ? null : deletedUntil.toISOString(),
       interrupted:
         j === null
           ? null
@@ -937,6 +1291,29 @@ function backendLocation(loc: KeyLocation): string {
   if (loc.kind === 'aws') return loc.secretId;
   if (loc.kind === 'vault') return loc.path;
   throw new StaticKeyError('STATIC_KEY_BACKEND_MISSING', 'an external key has no backend location');
+}
+
+/** A journaled retire (delete downstream) or restore out of `retired`, rather than a rotation or rollback. */
+function isDeletionJournal(journal: JournalEntry): boolean {
+  const evidence = asObject(journal.evidence);
+  if (journal.operation === 'rotate')
+    return journal.toState === 'retired' && evidence?.retirement !== undefined;
+  return journal.fromState === 'retired' && evidence?.restore !== undefined;
+}
+
+/**
+ * What the ledger records as a retirement's restore deadline: its restore window from
+ * `from`, cut short by the date the backend deletes the secret for good (AWS), if any.
+ */
+function deletionDeadline(key: StaticKey, from: Date, deletedForGoodAt: Date | undefined): Date {
+  const ledger = from.getTime() + key.restoreSeconds * 1000;
+  return new Date(deletedForGoodAt === undefined ? ledger : Math.min(ledger, deletedForGoodAt.getTime()));
+}
+
+/** A retired key's rollback deadline: the ledger's restore window, cut short by the backend's. */
+function retiredUntil(key: StaticKey, restorableUntil: Date): Date {
+  const ledger = key.stateSince.getTime() + key.restoreSeconds * 1000;
+  return new Date(Math.min(ledger, restorableUntil.getTime()));
 }
 
 function recoverRow(

@@ -88,6 +88,8 @@ export type BlockerCode =
   | 'DOWNSTREAM_ROTATION_PENDING'
   /** The key's secret does not exist downstream. */
   | 'LOCATION_NOT_FOUND'
+  /** The key's secret is deleted downstream (retired there) while the ledger has it in use. */
+  | 'LOCATION_DELETED'
   /** A rollback past the restore window. */
   | 'RESTORE_WINDOW_PASSED'
   /** `rollback` of a key still `static`. */

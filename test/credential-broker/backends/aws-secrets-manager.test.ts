@@ -8,6 +8,7 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recoveryWindowDays } from '../../../src/credential-broker/backends/aws-secrets-manager.js';
 import {
   AwsSecretsManagerBackend,
   type BackendError,
@@ -232,6 +233,63 @@ describe.skipIf(!haveMoto)('AWS Secrets Manager backend against moto', () => {
       await expect(backend.rollback(s.name, '00000000-0000-4000-8000-000000000000')).rejects.toMatchObject({
         code: 'BACKEND_VERSION_NOT_FOUND',
       });
+    });
+  });
+
+  describe('retirement: deleted with a recovery window, restorable', () => {
+    it('schedules the deletion so GetSecretValue fails, and restore brings back the same value', async () => {
+      const s = await createSecret({ username: 'app', password: 'retire-me-1' });
+      const before = Date.now();
+      const retired = await backend.retire(s.name, { restoreWindowSeconds: 3 * 86_400 });
+      expect(retired).toMatchObject({
+        reference: `${s.arn}#${s.version}`,
+        version: s.version,
+        changed: true,
+      });
+      // 3 days asked, 7 is AWS's least: the deletion date is 7 days out.
+      expect(retired.restorableUntil.getTime()).toBeGreaterThanOrEqual(before + 7 * 86_400_000 - 5_000);
+      expect(retired.restorableUntil.getTime()).toBeLessThan(before + 8 * 86_400_000);
+      await expect(currentString(s.name)).rejects.toMatchObject({ name: 'InvalidRequestException' });
+      await expect(backend.readCurrent(s.name)).rejects.toMatchObject({
+        code: 'BACKEND_SECRET_NOT_FOUND',
+        details: { deleted: true },
+      });
+      const d = await backend.describe(s.name);
+      expect(d.deleted?.version).toBe(s.version);
+      expect(d.deleted?.restorableUntil?.getTime()).toBe(retired.restorableUntil.getTime());
+
+      // Idempotent: deleting again changes nothing and is no error.
+      const again = await backend.retire(s.name, { restoreWindowSeconds: 3 * 86_400 });
+      expect(again).toMatchObject({ changed: false, version: s.version });
+
+      expect(await backend.restore(s.name)).toMatchObject({ version: s.version, changed: true });
+      expect(JSON.parse(await currentString(s.name))).toEqual({ username: 'app', password: 'retire-me-1' });
+      expect((await backend.describe(s.name)).deleted).toBeUndefined();
+      // Idempotent: restoring a secret that is not deleted is no error.
+      expect(await backend.restore(s.name)).toMatchObject({ changed: false });
+    });
+
+    it('asks AWS for whole days between 7 and 30', () => {
+      expect(recoveryWindowDays(1)).toBe(7);
+      expect(recoveryWindowDays(7 * 86_400)).toBe(7);
+      expect(recoveryWindowDays(7 * 86_400 + 1)).toBe(8);
+      expect(recoveryWindowDays(10 * 86_400)).toBe(10);
+      expect(recoveryWindowDays(90 * 86_400)).toBe(30);
+    });
+
+    it('refuses to retire over an interrupted rotation', async () => {
+      const s = await createSecret({ password: 'p' });
+      await admin.send(
+        new PutSecretValueCommand({
+          SecretId: s.name,
+          SecretString: JSON.stringify({ password: 'q' }),
+          VersionStages: ['AWSPENDING'],
+        }),
+      );
+      await expect(backend.retire(s.name, { restoreWindowSeconds: 86_400 })).rejects.toMatchObject({
+        code: 'BACKEND_ROTATION_PENDING',
+      });
+      expect(JSON.parse(await currentString(s.name))).toEqual({ password: 'p' });
     });
   });
 

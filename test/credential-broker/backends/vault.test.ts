@@ -214,6 +214,45 @@ describe('Vault backend against the Vault double', () => {
       expect((await backend.readCurrent(`secret/${path}`)).value.password).toBe(before);
     });
 
+    it('retires by soft-deleting the current version (reads 404) and restores it by undelete', async () => {
+      vault.seedKv('secret', path, { username: 'app', password: 'retire-1-value' });
+      vault.seedKv('secret', path, { username: 'app', password: 'retire-2-value' });
+      const raw = () =>
+        fetch(`${vault.url}/v1/secret/data/${path}`, { headers: { 'X-Vault-Token': vault.rootToken } });
+      const before = Date.now();
+      const retired = await backend.retire(`secret/${path}`, { restoreWindowSeconds: 3600 });
+      expect(retired).toMatchObject({
+        reference: `vault:secret/data/${path}#v2`,
+        version: '2',
+        changed: true,
+      });
+      expect(retired.restorableUntil.getTime()).toBeGreaterThanOrEqual(before + 3_600_000);
+      expect((await raw()).status).toBe(404);
+      await expect(backend.readCurrent(`secret/${path}`)).rejects.toMatchObject({
+        code: 'BACKEND_SECRET_NOT_FOUND',
+      });
+      const d = await backend.describe(`secret/${path}`);
+      expect(d.deleted?.version).toBe('2');
+      expect(d.currentVersion).toBe('2');
+      // A soft delete of the latest version only: no metadata delete, no destroy.
+      const mine = vault.requests.filter((r) => r.path.includes(path) && r.method !== 'GET');
+      expect(mine.map((r) => `${r.method} ${r.path}`)).toEqual([`DELETE /v1/secret/data/${path}`]);
+      expect(vault.kvKey('secret', path)?.versions.get(2)?.destroyed).toBe(false);
+
+      expect(await backend.retire(`secret/${path}`, { restoreWindowSeconds: 3600 })).toMatchObject({
+        changed: false,
+      });
+
+      expect(await backend.restore(`secret/${path}`)).toMatchObject({ version: '2', changed: true });
+      expect((await raw()).status).toBe(200);
+      expect((await backend.readCurrent(`secret/${path}`)).value).toEqual({
+        username: 'app',
+        password: 'retire-2-value',
+      });
+      expect((await backend.describe(`secret/${path}`)).deleted).toBeUndefined();
+      expect(await backend.restore(`secret/${path}`)).toMatchObject({ changed: false });
+    });
+
     it('refuses to start a different rotation or a rollback over a pending one', async () => {
       vault.seedKv('secret', path, { password: 'pending-1-value' });
       vault.kvKey('secret', path)!.custom_metadata = { 'meshbridge-rotation-from': '1' };

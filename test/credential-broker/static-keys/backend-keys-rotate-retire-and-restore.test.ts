@@ -1,16 +1,19 @@
 /**
- * A key in Vault walked through every state by the ledger (fake evidence, injected
- * clock): rotation on brokered -> rotated, one more rotation to a value nobody is given
- * on short-lived -> retired, and rollbacks that restore the previous value only within
- * the restore window.
+ * A key in AWS Secrets Manager (moto) and in Vault (the double) walked through every
+ * state by the ledger (fake evidence, injected clock): rotation on brokered -> rotated;
+ * on short-lived -> retired the secret is deleted downstream, restorably (AWS scheduled
+ * deletion, KV v2 soft delete), so it no longer reads; rollback out of retired within
+ * the restore window restores it with the same value, and after the window is refused.
  */
+
+import { randomBytes } from 'node:crypto';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { VaultBackend } from '../../../src/credential-broker/backends/index.js';
 import { StaticKeyLedger } from '../../../src/credential-broker/static-keys/index.js';
 import { openStore, type Store } from '../../../src/store/index.js';
-import { VaultDouble } from '../../doubles/vault-double.js';
 import { type FreshTarget, PG_SKIPPED, TARGETS } from '../../store/targets.js';
 import { DAY, FakeEvidence, TestClock } from './fake-evidence.js';
+import { FLAVOURS, type Rig, type RigFactory } from './rigs.js';
 
 const WEB = 'spiffe://example.org/ns/shop/sa/web';
 
@@ -20,106 +23,196 @@ if (PG_SKIPPED !== null) {
   });
 }
 
-describe.each(TARGETS)('a Vault key through every state, ledger on $name', (target) => {
-  let vault: VaultDouble;
-  let backend: VaultBackend;
-  let fresh: FreshTarget;
-  let store: Store;
-  let evidence: FakeEvidence;
-  let clock: TestClock;
-  let ledger: StaticKeyLedger;
-  let n = 0;
-  let path: string;
-
-  beforeAll(async () => {
-    vault = await VaultDouble.start();
-    backend = new VaultBackend({ address: vault.url, token: vault.rootToken });
-  });
-  afterAll(async () => {
-    await backend.close();
-    await vault.stop();
-  });
-  beforeEach(async () => {
-    fresh = await target.fresh();
-    store = await openStore(fresh.target);
-    evidence = new FakeEvidence();
-    clock = new TestClock(new Date());
-    ledger = new StaticKeyLedger({ store, evidence, clock: clock.fn, secretStores: () => backend });
-    path = `app/key-${n++}`;
-    vault.seedKv('secret', path, { username: 'svc', password: 'the-old-static-one', port: '5432' });
-  });
-  afterEach(async () => {
-    await store.close();
-    await fresh.cleanup();
-  });
-
-  const current = async () => (await backend.readCurrent(`secret/${path}`)).value;
-
-  it('rotates, retires with a fresh unknown value, and restores within the window', async () => {
-    await ledger.add({
-      name: 'db',
-      location: `vault:secret/${path}`,
-      owner: 'o',
-      consumers: [WEB],
-      windowSeconds: DAY,
-      quietSeconds: DAY,
-      restoreSeconds: 10 * DAY,
+/** Reads the secret with the backend's own API, bypassing meshbridge: true if it reads. */
+async function readsDownstream(rig: Rig): Promise<{ ok: boolean; status: string }> {
+  if (rig.kind === 'aws') {
+    const client = new SecretsManagerClient({
+      endpoint: rig.env.AWS_ENDPOINT_URL as string,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
     });
-    expect((await ledger.advance('db')).state).toBe('brokered');
-    expect(await ledger.get('db')).toMatchObject({
-      backendReference: `vault:secret/data/${path}`,
-      currentVersion: '1',
-    });
-    evidence.fetched('db', WEB, clock.now);
-    const rotated = await ledger.advance('db');
-    expect(rotated.state).toBe('rotated');
-    const afterRotation = await current();
-    expect(afterRotation.password).not.toBe('the-old-static-one');
-    expect(afterRotation).toMatchObject({ username: 'svc', port: '5432' });
-    expect(await ledger.get('db')).toMatchObject({ currentVersion: '2', previousVersion: '1' });
-
-    clock.advance(2 * DAY);
-    expect((await ledger.advance('db')).state).toBe('short-lived');
-    clock.advance(2 * DAY);
-    const retired = await ledger.advance('db');
-    expect(retired.state).toBe('retired');
-    expect(retired.transitions[0]).toMatchObject({ backendFromVersion: '2', backendToVersion: '3' });
-    expect((await current()).password).not.toBe(afterRotation.password);
-
-    // Out of retired: the value from before retirement comes back.
-    const back = await ledger.rollback('db', { reason: 'a forgotten cron job' });
-    expect(back.refused).toBeNull();
-    expect(back.state).toBe('short-lived');
-    expect((await current()).password).toBe(afterRotation.password);
-    // short-lived -> rotated is the ledger's alone; rotated -> brokered restores the old value.
-    expect((await ledger.rollback('db', { reason: 'r' })).state).toBe('rotated');
-    expect((await current()).password).toBe(afterRotation.password);
-    clock.advance(11 * DAY);
-    const late = await ledger.rollback('db', { reason: 'too late' });
-    expect(late.refused?.blockers.map((b) => b.code)).toEqual(['RESTORE_WINDOW_PASSED']);
-    expect((await current()).password).toBe(afterRotation.password);
+    try {
+      await client.send(new GetSecretValueCommand({ SecretId: rig.where }));
+      return { ok: true, status: 'ok' };
+    } catch (err) {
+      return { ok: false, status: (err as Error).name };
+    } finally {
+      client.destroy();
+    }
+  }
+  const [mount, ...rest] = rig.where.split('/');
+  const res = await fetch(`${rig.env.VAULT_ADDR}/v1/${mount}/data/${rest.join('/')}`, {
+    headers: { 'X-Vault-Token': rig.env.VAULT_TOKEN as string },
   });
+  return { ok: res.ok, status: res.ok ? 'ok' : String(res.status) };
+}
 
-  it('restores the old value from rotated; a downstream rotation it did not start blocks it', async () => {
-    await ledger.add({ name: 'db', location: `vault:secret/${path}`, owner: 'o', consumers: [WEB] });
-    await ledger.advance('db');
-    evidence.fetched('db', WEB, clock.now);
-    await ledger.advance('db');
-    const back = await ledger.rollback('db', { reason: 'consumer broke' });
-    expect(back.state).toBe('brokered');
-    expect((await current()).password).toBe('the-old-static-one');
-    const key = await ledger.get('db');
-    expect(key.currentVersion).toBe('3');
+for (const flavour of FLAVOURS) {
+  describe.skipIf(flavour.skip).each(TARGETS)(
+    `a ${flavour.name} key through every state, ledger on $name`,
+    (target) => {
+      let env: RigFactory;
+      let rig: Rig;
+      let fresh: FreshTarget;
+      let store: Store;
+      let evidence: FakeEvidence;
+      let clock: TestClock;
+      let ledger: StaticKeyLedger;
+      const gone = flavour.name === 'aws' ? 'InvalidRequestException' : '404';
 
-    // Someone else's rotation left a marker with a written version: the ledger will not step on it.
-    await backend
-      .rotate(`secret/${path}`, undefined, {
-        onStep: (step) => {
-          if (step === 'promoted') throw new Error('stop here');
-        },
-      })
-      .catch(() => undefined);
-    const refused = await ledger.advance('db');
-    expect(refused.refused?.blockers.map((b) => b.code)).toEqual(['DOWNSTREAM_ROTATION_PENDING']);
-  });
-});
+      beforeAll(async () => {
+        env = await flavour.start();
+      });
+      afterAll(async () => {
+        await env?.stop();
+      });
+      beforeEach(async () => {
+        fresh = await target.fresh();
+        store = await openStore(fresh.target);
+        evidence = new FakeEvidence();
+        clock = new TestClock(new Date());
+        rig = await env.rig(`key-${randomBytes(4).toString('hex')}`);
+        ledger = new StaticKeyLedger({ store, evidence, clock: clock.fn, secretStores: () => rig.backend });
+      });
+      afterEach(async () => {
+        await store.close();
+        await fresh.cleanup();
+      });
+
+      const current = async () => (await rig.backend.readCurrent(rig.where)).value;
+
+      /** add, broker, rotate, go short-lived: returns the value after the rotation. */
+      async function toShortLived(restoreSeconds = 10 * DAY) {
+        await ledger.add({
+          name: 'db',
+          location: rig.location,
+          owner: 'o',
+          consumers: [WEB],
+          windowSeconds: DAY,
+          quietSeconds: DAY,
+          restoreSeconds,
+        });
+        expect((await ledger.advance('db')).state).toBe('brokered');
+        evidence.fetched('db', WEB, clock.now);
+        expect((await ledger.advance('db')).state).toBe('rotated');
+        const afterRotation = await current();
+        expect(afterRotation.password).not.toBe(rig.oldPassword);
+        expect(afterRotation.username).toBe('orders');
+        clock.advance(2 * DAY);
+        expect((await ledger.advance('db')).state).toBe('short-lived');
+        clock.advance(2 * DAY);
+        return afterRotation;
+      }
+
+      it('retires by deleting downstream; rollback within the window restores the same value', async () => {
+        const afterRotation = await toShortLived();
+        const rotatedKey = await ledger.get('db');
+
+        const retired = await ledger.advance('db');
+        expect(retired.state).toBe('retired');
+        const t = retired.transitions[0];
+        expect(t).toMatchObject({
+          from: 'short-lived',
+          to: 'retired',
+          backendFromVersion: rotatedKey.currentVersion,
+          backendToVersion: rotatedKey.currentVersion,
+        });
+        const until = (t?.evidence as { retirement?: { restorableUntil?: string } } | undefined)?.retirement
+          ?.restorableUntil as string;
+        expect(new Date(until).getTime()).toBeGreaterThan(clock.now.getTime());
+        // Deleted downstream: the backend's own read fails, and so does meshbridge's.
+        expect(await readsDownstream(rig)).toEqual({ ok: false, status: gone });
+        await expect(current()).rejects.toMatchObject({ code: 'BACKEND_SECRET_NOT_FOUND' });
+        // The ledger's versions are untouched: nothing was rotated to a value nobody knows.
+        expect(await ledger.get('db')).toMatchObject({
+          currentVersion: rotatedKey.currentVersion,
+          previousVersion: rotatedKey.previousVersion,
+        });
+        const shown = await ledger.show('db');
+        expect(shown).toMatchObject({ state: 'retired', restorableUntil: until, interrupted: null });
+        expect(shown.next.state).toBeNull();
+
+        clock.advance(3 * DAY);
+        const back = await ledger.rollback('db', { reason: 'a forgotten cron job' });
+        expect(back.refused).toBeNull();
+        expect(back.state).toBe('short-lived');
+        expect(await readsDownstream(rig)).toEqual({ ok: true, status: 'ok' });
+        expect(await current()).toEqual(afterRotation);
+        expect((await ledger.get('db')).currentVersion).toBe(rotatedKey.currentVersion);
+
+        // Retire again (after another quiet period), then back down to brokered: the old value.
+        clock.advance(2 * DAY);
+        expect((await ledger.advance('db')).state).toBe('retired');
+        expect((await readsDownstream(rig)).ok).toBe(false);
+        expect((await ledger.rollback('db', { reason: 'r' })).state).toBe('short-lived');
+        expect((await ledger.rollback('db', { reason: 'r' })).state).toBe('rotated');
+        expect(await current()).toEqual(afterRotation);
+        expect((await ledger.rollback('db', { reason: 'r' })).state).toBe('brokered');
+        expect((await current()).password).toBe(rig.oldPassword);
+      });
+
+      it('refuses a rollback out of retired after the restore window; the secret stays deleted', async () => {
+        await toShortLived(8 * DAY);
+        expect((await ledger.advance('db')).state).toBe('retired');
+        // The ledger's window, or AWS's deletion date (8 whole days from AWS's own clock) if sooner.
+        const shown = await ledger.show('db');
+        expect(shown.restoreUntil).toBe(shown.restorableUntil);
+        const until = new Date(shown.restoreUntil as string).getTime();
+        expect(until).toBeLessThanOrEqual(clock.now.getTime() + 8 * DAY * 1000);
+        if (flavour.name === 'vault') expect(until).toBe(clock.now.getTime() + 8 * DAY * 1000);
+        clock.advance(9 * DAY);
+        const late = await ledger.rollback('db', { reason: 'too late' });
+        expect(late.state).toBe('retired');
+        expect(late.refused?.blockers.map((b) => b.code)).toEqual(['RESTORE_WINDOW_PASSED']);
+        expect(await readsDownstream(rig)).toEqual({ ok: false, status: gone });
+      });
+
+      it('a retirement cut off before the ledger update is journaled, and recovered (finished or undone)', async () => {
+        const afterRotation = await toShortLived();
+        const crashing = new StaticKeyLedger({
+          store,
+          evidence,
+          clock: clock.fn,
+          secretStores: () => rig.backend,
+          hooks: {
+            beforeLedgerUpdate: () => {
+              throw new Error('killed');
+            },
+          },
+        });
+        await expect(crashing.advance('db')).rejects.toThrow('killed');
+        expect(await readsDownstream(rig)).toEqual({ ok: false, status: gone });
+        const shown = await ledger.show('db');
+        expect(shown.state).toBe('short-lived');
+        expect(shown.interrupted).toMatchObject({
+          from: 'short-lived',
+          to: 'retired',
+          downstream: { stage: 'written' },
+        });
+
+        // Undo: the secret is readable again with the same value; the key stays short-lived.
+        const undone = await ledger.recover('db', { mode: 'undo', force: true });
+        expect(undone).toMatchObject({ outcome: 'undone', state: 'short-lived' });
+        expect(await current()).toEqual(afterRotation);
+        expect((await ledger.show('db')).interrupted).toBeNull();
+
+        // Again, and this time the next advance finishes it, recording the restore deadline.
+        await expect(crashing.advance('db')).rejects.toThrow('killed');
+        clock.advance(120);
+        const finished = await ledger.advance('db');
+        expect(finished.recovered?.outcome).toBe('finished');
+        expect(finished.state).toBe('retired');
+        expect((await ledger.show('db')).restorableUntil).not.toBeNull();
+        expect((await readsDownstream(rig)).ok).toBe(false);
+
+        // A restore cut off the same way: finishing it lands in short-lived, value intact.
+        await expect(crashing.rollback('db', { reason: 'r' })).rejects.toThrow('killed');
+        expect((await readsDownstream(rig)).ok).toBe(true);
+        expect((await ledger.show('db')).interrupted).toMatchObject({ from: 'retired', to: 'short-lived' });
+        const restored = await ledger.recover('db', { force: true });
+        expect(restored).toMatchObject({ outcome: 'finished', state: 'short-lived' });
+        expect(await current()).toEqual(afterRotation);
+      });
+    },
+  );
+}
