@@ -20,7 +20,7 @@ import { sql } from 'kysely';
 import { workloadKeyOf } from '../dual-trust/peer.js';
 import type { Clock } from '../spiffe/errors.js';
 import { isStoreError, type Store } from '../store/index.js';
-import { type Db, dbOf, type Trx, transact } from './schema.js';
+import { type CutoverWorkloadsTable, type Db, dbOf, type Trx, transact } from './schema.js';
 import { chainOf, DEFAULT_CLUSTER, type ScopeName, UNKNOWN } from './scope.js';
 
 export type IssuerKind = 'mesh' | 'spire' | 'federated' | 'unknown';
@@ -324,23 +324,11 @@ async function mappedBySpiffeId(
 
 // ---------------------------------------------------------------- writing
 
-interface WorkloadUpsert {
-  workload: string;
-  mesh: string;
-  cluster: string;
-  namespace: string;
-  name: string;
-  wkey: string;
-  mesh_identity: string | null;
-  first_seen: string;
-  last_at: string;
-  last_source: string;
-  last_fingerprint: string | null;
-  last_not_before: string;
-  last_spiffe_id: string | null;
-  last_issuer_fingerprint: string | null;
-  last_issuer_kind: string;
-}
+/** A workload's latest sighting; the mapping columns are filled in separately. */
+type WorkloadUpsert = Omit<
+  CutoverWorkloadsTable,
+  'mapped_spiffe_id' | 'mapping_run' | 'has_entry' | 'entry_dump'
+>;
 
 function newer(a: WorkloadUpsert, b: WorkloadUpsert): boolean {
   return a.last_at > b.last_at || (a.last_at === b.last_at && a.last_not_before > b.last_not_before);
