@@ -362,7 +362,24 @@ function tokenOf(secret: Record<string, string>): string | undefined {
 }
 
 function sendError(broker: Broker, err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const e = err as Error & { validation?: unknown; code?: unknown; statusCode?: number };
+  return replyWithError(err, req, reply, {
+    logger: broker.logger,
+    retryAfterSeconds: broker.retryAfterSeconds,
+  });
+}
+
+/**
+ * The one way meshbridge's HTTP faces answer an error: `{"error":{code,message}}`
+ * with the status of its category, Retry-After on 429/503, and no internals in the
+ * reply (an unexpected error is logged with its stack and answered as INTERNAL).
+ */
+export function replyWithError(
+  err: unknown,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  opts: { logger: Pick<Logger, 'error'>; retryAfterSeconds: number },
+): FastifyReply {
+  const e = err as Error & { validation?: unknown; code?: unknown };
   let status = httpStatusOf(err);
   let code: string;
   let message: string;
@@ -378,19 +395,17 @@ function sendError(broker: Broker, err: unknown, req: FastifyRequest, reply: Fas
     message = e.message;
   } else {
     code = 'INTERNAL';
-    message = 'internal error; the broker logged the details';
-    broker.logger.error(
-      { err: { message: e.message, stack: e.stack }, requestId: req.id },
-      'unhandled error',
-    );
+    message = 'internal error; the server logged the details';
+    opts.logger.error({ err: { message: e.message, stack: e.stack }, requestId: req.id }, 'unhandled error');
   }
   const retryAfter =
     err instanceof BrokerError && err.retryAfter !== undefined
       ? err.retryAfter
       : status === 503 || status === 429
-        ? broker.retryAfterSeconds
+        ? opts.retryAfterSeconds
         : undefined;
   if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
+  if (status === 401) void reply.header('www-authenticate', 'Bearer realm="meshbridge"');
   return reply.code(status).send({ error: { code, message } });
 }
 

@@ -38,29 +38,3 @@ export class ServerError extends CodedError {
     super(code, CATEGORY[code], message, options);
   }
 }
-
-export function statusOf(err: unknown): number {
-  if (err instanceof CodedError) {
-    const status = (err as CodedError & { status?: unknown }).status;
-    if (typeof status === 'number') return status;
-    switch (err.category) {
-      case 'input':
-        return 400;
-      case 'verdict':
-        return 401;
-      case 'denied':
-        return 403;
-      case 'not-found':
-        return 404;
-      case 'conflict':
-        return 409;
-      case 'unavailable':
-        return 503;
-      case 'internal':
-        return 500;
-    }
-  }
-  const e = err as { statusCode?: unknown };
-  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 600) return e.statusCode;
-  return 500;
-}

@@ -30,17 +30,21 @@ import Fastify, {
 import type { DestinationStream, Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createBrokerLogger } from '../credential-broker/audit.js';
-import { type BrokerServer, type BrokerServerDeps, createBrokerServer } from '../credential-broker/server.js';
+import {
+  type BrokerServer,
+  type BrokerServerDeps,
+  createBrokerServer,
+  replyWithError,
+} from '../credential-broker/server.js';
 import { loadDashboard } from '../dashboard/data.js';
 import type { DashboardData } from '../dashboard/model.js';
 import { dashboardPlugin } from '../dashboard/plugin.js';
 import { bundleEndpointPlugin } from '../dual-trust/endpoint/plugin.js';
-import { type Clock, CodedError } from '../spiffe/errors.js';
+import type { Clock } from '../spiffe/errors.js';
 import { openStore, type Store } from '../store/index.js';
 import { accessGuard, type Guard } from './access.js';
 import { StoreBundleSource } from './bundle-source.js';
 import { isLoopbackHost, type ServeConfig } from './config.js';
-import { statusOf } from './errors.js';
 import { healthPlugin } from './health.js';
 import { createMetrics, instrumentBackends, metricsPlugin } from './metrics.js';
 import { BrokerSightings } from './sightings.js';
@@ -355,28 +359,7 @@ function plainHandler(app: FastifyInstance, brokerUrl: () => string) {
 }
 
 function sendError(logger: Logger, err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const e = err as Error & { validation?: unknown; code?: unknown };
-  let status = statusOf(err);
-  let code: string;
-  let message: string;
-  if (e.validation !== undefined) {
-    status = 400;
-    code = 'REQUEST_INVALID';
-    message = e.message;
-  } else if (err instanceof CodedError) {
-    code = err.code;
-    message = err.message;
-  } else if (status < 500) {
-    code = typeof e.code === 'string' ? e.code : 'REQUEST_INVALID';
-    message = e.message;
-  } else {
-    code = 'INTERNAL';
-    message = 'internal error; the server logged the details';
-    logger.error({ err: { message: e.message, stack: e.stack }, requestId: req.id }, 'unhandled error');
-  }
-  if (status === 401) void reply.header('www-authenticate', 'Bearer realm="meshbridge"');
-  if (status === 503) void reply.header('retry-after', '5');
-  return reply.code(status).send({ error: { code, message } });
+  return replyWithError(err, req, reply, { logger, retryAfterSeconds: 5 });
 }
 
 function hostPart(host: string): string {

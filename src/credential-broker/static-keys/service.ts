@@ -538,7 +538,13 @@ export class StaticKeyLedger {
     try {
       result = await backend.store.retire(backend.location, { restoreWindowSeconds: key.restoreSeconds });
     } catch (err) {
-      await this.releaseIfDeletion(key.name, claimed, false, backend);
+      await this.releaseJournalIf(
+        key.name,
+        claimed,
+        backend,
+        (d) => d.pending === null && d.deleted === undefined,
+        true,
+      );
       throw err;
     }
     await this.hooks.beforeLedgerUpdate?.(key.name);
@@ -579,29 +585,6 @@ export class StaticKeyLedger {
     return { key: await this.get(key.name), transition: await this.lastTransition(key.name) };
   }
 
-  /** After a failed retire/restore: drop the journal if the backend shows nothing changed. */
-  private async releaseIfDeletion(
-    name: string,
-    claimed: number,
-    deletedBefore: boolean,
-    backend: { store: RotatingSecretStore; location: string },
-  ): Promise<void> {
-    try {
-      const d = await backend.store.describe(backend.location);
-      if (d.pending === null && (d.deleted !== undefined) === deletedBefore)
-        await writeKey(this.store, { name, expectVersion: claimed, at: this.clock(), clearJournal: true });
-    } catch (err) {
-      // Gone downstream: nothing of ours changed it. Otherwise unknown: the journal stays.
-      if (err instanceof CodedError && err.code === 'BACKEND_SECRET_NOT_FOUND')
-        await writeKey(this.store, {
-          name,
-          expectVersion: claimed,
-          at: this.clock(),
-          clearJournal: true,
-        }).catch(() => undefined);
-    }
-  }
-
   /** Journal, backend rotation, ledger update (see the module comment). */
   private async rotate(
     key: StaticKey,
@@ -635,7 +618,12 @@ export class StaticKeyLedger {
       if (this.hooks.onRotationStep !== undefined) options.onStep = this.hooks.onRotationStep;
       result = await backend.store.rotate(backend.location, undefined, options);
     } catch (err) {
-      await this.releaseIfUntouched(key.name, claimed, description.currentVersion, backend);
+      await this.releaseJournalIf(
+        key.name,
+        claimed,
+        backend,
+        (d) => d.pending === null && d.currentVersion === description.currentVersion,
+      );
       throw err;
     }
     await this.hooks.beforeLedgerUpdate?.(key.name);
@@ -675,19 +663,31 @@ export class StaticKeyLedger {
     return { key: await this.get(key.name), transition: await this.lastTransition(key.name) };
   }
 
-  /** After a failed backend call: drop the journal if the backend shows nothing changed. */
-  private async releaseIfUntouched(
+  /**
+   * After a failed backend call: drop the journal when the backend shows nothing
+   * changed (`untouched`); a secret gone downstream counts as untouched when
+   * `goneIsUntouched`. Anything unknown keeps the journal for the next run.
+   */
+  private async releaseJournalIf(
     name: string,
     claimed: number,
-    fromVersion: string,
     backend: { store: RotatingSecretStore; location: string },
+    untouched: (d: SecretDescription) => boolean,
+    goneIsUntouched = false,
   ): Promise<void> {
+    let release: boolean;
     try {
-      const d = await backend.store.describe(backend.location);
-      if (d.pending === null && d.currentVersion === fromVersion)
-        await writeKey(this.store, { name, expectVersion: claimed, at: this.clock(), clearJournal: true });
-    } catch {
-      // Unknown: the journal stays, and the next run finds out.
+      release = untouched(await backend.store.describe(backend.location));
+    } catch (err) {
+      release = goneIsUntouched && err instanceof CodedError && err.code === 'BACKEND_SECRET_NOT_FOUND';
+    }
+    if (release) {
+      await writeKey(this.store, {
+        name,
+        expectVersion: claimed,
+        at: this.clock(),
+        clearJournal: true,
+      }).catch(() => undefined);
     }
   }
 
@@ -782,7 +782,12 @@ export class StaticKeyLedger {
         restoreWindowSeconds: key.restoreSeconds,
       });
     } catch (err) {
-      await this.releaseIfUntouched(name, claimed, description.currentVersion, backend);
+      await this.releaseJournalIf(
+        name,
+        claimed,
+        backend,
+        (d) => d.pending === null && d.currentVersion === description.currentVersion,
+      );
       if (err instanceof CodedError && err.code === 'BACKEND_RESTORE_WINDOW_PASSED')
         return refuse({ code: 'RESTORE_WINDOW_PASSED', message: err.message });
       throw err;
@@ -861,7 +866,13 @@ export class StaticKeyLedger {
     try {
       result = await backend.store.restore(backend.location);
     } catch (err) {
-      await this.releaseIfDeletion(name, claimed, true, backend);
+      await this.releaseJournalIf(
+        name,
+        claimed,
+        backend,
+        (d) => d.pending === null && d.deleted !== undefined,
+        true,
+      );
       if (err instanceof CodedError && err.code === 'BACKEND_SECRET_NOT_FOUND')
         return refuse({
           code: 'RESTORE_WINDOW_PASSED',
