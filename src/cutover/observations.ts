@@ -20,7 +20,14 @@ import { sql } from 'kysely';
 import { workloadKeyOf } from '../dual-trust/peer.js';
 import type { Clock } from '../spiffe/errors.js';
 import { isStoreError, type Store } from '../store/index.js';
-import { type CutoverWorkloadsTable, type Db, dbOf, type Trx, transact } from './schema.js';
+import {
+  type CutoverObservationsTable,
+  type CutoverWorkloadsTable,
+  type Db,
+  dbOf,
+  type Trx,
+  transact,
+} from './schema.js';
 import { chainOf, DEFAULT_CLUSTER, type ScopeName, UNKNOWN } from './scope.js';
 
 export type IssuerKind = 'mesh' | 'spire' | 'federated' | 'unknown';
@@ -745,22 +752,7 @@ async function ingestImport(
   return { observations: observations.length, workloads: new Set(workloadRows.map((w) => w.workload)).size };
 }
 
-async function insertObservations(
-  trx: Trx,
-  rows: {
-    id: string;
-    at: string;
-    source: string;
-    workload: string | null;
-    spiffe_id: string | null;
-    identity: string | null;
-    fingerprint: string | null;
-    issuer_fingerprint: string | null;
-    issuer_kind: string;
-    not_before: string | null;
-    not_after: string | null;
-  }[],
-): Promise<void> {
+async function insertObservations(trx: Trx, rows: CutoverObservationsTable[]): Promise<void> {
   for (const batch of batches(rows, 11)) await trx.insertInto('cutover_observations').values(batch).execute();
 }
 
