@@ -5,8 +5,8 @@
  * by reference (an ARN + version, a Vault path or lease, an HMAC of the value), never
  * by value; the logger additionally redacts every field that could hold a secret.
  */
-import { randomBytes } from 'node:crypto';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { randomBytesPooled } from './backends/random.js';
 import type { BrokerAuditTable, DecisionOutcome } from './schema.js';
 
 export type AuditAction = 'issue' | 'list' | 'revoke' | 'exchange' | 'expire';
@@ -54,18 +54,9 @@ export interface AuditRecord {
  * primary-key index instead of at random pages, which keeps inserts cheap under load.
  */
 export function timeOrderedId(prefix: string): string {
-  if (poolOffset + 10 > pool.length) {
-    pool = randomBytes(4096);
-    poolOffset = 0;
-  }
-  const random = pool.toString('hex', poolOffset, poolOffset + 10);
-  poolOffset += 10;
+  const random = randomBytesPooled(10).toString('hex');
   return `${prefix}${Date.now().toString(16).padStart(12, '0')}${random}`;
 }
-
-// Random bytes drawn 4 KiB at a time: one call to the CSPRNG per 400 ids instead of per id.
-let pool = Buffer.alloc(0);
-let poolOffset = 0;
 
 export function newAuditId(): string {
   return timeOrderedId('aud_');

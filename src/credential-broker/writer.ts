@@ -6,8 +6,8 @@
  * batch fails, each of its members is retried alone, so one bad row cannot fail the
  * others.
  */
-import { CompiledQuery } from 'kysely';
-import type { Store } from '../store/index.js';
+import { CompiledQuery, type Kysely } from 'kysely';
+import type { BatchStatement, Store } from '../store/index.js';
 import type { BrokerAuditTable, BrokerLeasesTable, BrokerTables } from './schema.js';
 
 export interface SightingDelta {
@@ -48,8 +48,6 @@ interface Pending {
   resolve: () => void;
   reject: (err: unknown) => void;
 }
-
-type Trx = import('kysely').Kysely<BrokerTables>;
 
 export class BatchWriter implements Writer {
   private queue: Pending[] = [];
@@ -116,16 +114,17 @@ export class BatchWriter implements Writer {
     const revocations = sets.flatMap((s) => s.revocations ?? []);
     const sightings = mergeSightings(sets.flatMap((s) => s.sightings ?? []));
     const dialect = this.store.dialect;
-    await this.store.transaction(async (trx) => {
-      const db = trx as unknown as Trx;
-      // The hot inserts are written as plain multi-row SQL: the query builder's cost per
-      // row and column was most of the broker's time under load.
-      for (const chunk of chunks(leases, 200))
-        await db.executeQuery(insertMany(dialect, 'broker_leases', LEASE_COLUMNS, chunk));
-      for (const chunk of chunks(audits, 200))
-        await db.executeQuery(insertMany(dialect, 'broker_audit', AUDIT_COLUMNS, chunk));
-      for (const r of revocations) {
-        const res = await db
+    const db = this.store.db as unknown as Kysely<BrokerTables>;
+    // The hot inserts are plain multi-row SQL run by the store's batch: the query builder's
+    // cost per row and column was most of the broker's time under load.
+    const statements: BatchStatement[] = [];
+    for (const chunk of chunks(leases, 200))
+      statements.push({ query: insertMany(dialect, 'broker_leases', LEASE_COLUMNS, chunk) });
+    for (const chunk of chunks(audits, 200))
+      statements.push({ query: insertMany(dialect, 'broker_audit', AUDIT_COLUMNS, chunk) });
+    for (const r of revocations) {
+      statements.push({
+        query: db
           .updateTable('broker_leases')
           .set({
             revoked_at: r.revokedAt,
@@ -138,16 +137,16 @@ export class BatchWriter implements Writer {
           .where('id', '=', r.id)
           .where('claimed_by', '=', r.claimedBy)
           .where('revoked_at', 'is', null)
-          .executeTakeFirst();
-        if (Number(res.numUpdatedRows) !== 1) {
-          throw new Error(`lease ${r.id} is no longer claimed by ${r.claimedBy}; not marking it revoked`);
-        }
-      }
-      for (const chunk of chunks(sightings, 200)) {
-        const q = insertMany(dialect, 'broker_credential_sightings', SIGHTING_COLUMNS, chunk);
-        await db.executeQuery(CompiledQuery.raw(`${q.sql} ${SIGHTING_UPSERT}`, [...q.parameters]));
-      }
-    });
+          .compile(),
+        expectChanges: 1,
+        conflict: `lease ${r.id} is no longer claimed by ${r.claimedBy}; not marking it revoked`,
+      });
+    }
+    for (const chunk of chunks(sightings, 200)) {
+      const q = insertMany(dialect, 'broker_credential_sightings', SIGHTING_COLUMNS, chunk);
+      statements.push({ query: CompiledQuery.raw(`${q.sql} ${SIGHTING_UPSERT}`, [...q.parameters]) });
+    }
+    await this.store.batch(statements);
   }
 }
 

@@ -37,4 +37,4 @@ export {
 } from './open.js';
 export type * from './schema.js';
 export { CERTIFICATE_ROLES } from './schema.js';
-export type { Dialect, Store } from './store.js';
+export type { BatchStatement, Dialect, Store } from './store.js';

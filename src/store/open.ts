@@ -14,7 +14,8 @@ import { driverMessage, isUnavailableError, mapDriverError, scrub } from './driv
 import { StoreError } from './errors.js';
 import { findMigrationsDir, runMigrations } from './migrate.js';
 import type { Database } from './schema.js';
-import { attachNative, type NativeHandle, type Store } from './store.js';
+import { ChangeCountMismatch, SqliteWriterThread } from './sqlite-writer.js';
+import { attachNative, type BatchStatement, type NativeHandle, type Store } from './store.js';
 
 export const DEFAULT_DB_FILE = 'meshbridge.db';
 
@@ -193,6 +194,42 @@ function openSqlite(
   }
 }
 
+/** Statements prepared once per SQL text (bounded: multi-row inserts vary in their row count). */
+function nativeSqliteBatch(
+  sqlite: BetterSqlite3.Database,
+): (statements: readonly BatchStatement[]) => number[] {
+  const prepared = new Map<string, BetterSqlite3.Statement>();
+  const statement = (sqlText: string): BetterSqlite3.Statement => {
+    let s = prepared.get(sqlText);
+    if (s === undefined) {
+      if (prepared.size >= 512) prepared.clear();
+      s = sqlite.prepare(sqlText);
+      prepared.set(sqlText, s);
+    }
+    return s;
+  };
+  const inTransaction = sqlite.transaction((statements: readonly BatchStatement[]) =>
+    statements.map((s) => {
+      const n = statement(s.query.sql).run(...s.query.parameters).changes;
+      if (s.expectChanges !== undefined && n !== s.expectChanges) throw conflict(s);
+      return n;
+    }),
+  );
+  return (statements) => inTransaction.immediate(statements);
+}
+
+function conflict(s: BatchStatement | undefined): StoreError {
+  return new StoreError(
+    'STORE_CONFLICT',
+    'conflict',
+    s?.conflict ?? 'a write changed another number of rows than expected; nothing of the batch was written',
+  );
+}
+
+function closedStore(target: string): StoreError {
+  return new StoreError('STORE_UNAVAILABLE', 'unavailable', `the store ${target} is closed`);
+}
+
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
 
@@ -235,14 +272,49 @@ export async function openStore(target?: string, opts: OpenStoreOptions = {}): P
 
   let native: NativeHandle;
   let db: Kysely<Database>;
+  let runBatch: (statements: readonly BatchStatement[]) => Promise<number[]>;
+  let writer: SqliteWriterThread | undefined;
   if (t.dialect === 'sqlite') {
     const sqlite = openSqlite(t, opts);
     native = { dialect: 'sqlite', db: sqlite, migrationsDir };
     db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(sqlite) });
+    if (t.path === ':memory:') {
+      // No second connection can see an in-memory database: run on this one, holding
+      // kysely's connection so no builder transaction is in flight meanwhile.
+      const run = nativeSqliteBatch(sqlite);
+      runBatch = (statements) => db.connection().execute(async () => run(statements));
+    } else {
+      const thread = new SqliteWriterThread(t.path, opts.busyTimeoutMs ?? 5000);
+      writer = thread;
+      runBatch = async (statements) => {
+        try {
+          return await thread.run(
+            statements.map((s) => ({
+              sql: s.query.sql,
+              params: s.query.parameters,
+              ...(s.expectChanges === undefined ? {} : { expectChanges: s.expectChanges }),
+            })),
+          );
+        } catch (err) {
+          throw err instanceof ChangeCountMismatch ? conflict(statements[err.index]) : err;
+        }
+      };
+    }
   } else {
     const pool = openPostgres(t, opts);
     native = { dialect: 'postgres', pool, password: t.password, migrationsDir };
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    runBatch = (statements) =>
+      db.transaction().execute(async (trx) => {
+        const changed: number[] = [];
+        for (const s of statements) {
+          const r = await trx.executeQuery(s.query);
+          const n = Number(r.numAffectedRows ?? 0n);
+          if (s.expectChanges !== undefined && n !== s.expectChanges) throw conflict(s);
+          changed.push(n);
+        }
+        return changed;
+      });
   }
   const secret = t.dialect === 'postgres' ? t.password : null;
 
@@ -258,9 +330,18 @@ export async function openStore(target?: string, opts: OpenStoreOptions = {}): P
         throw mapDriverError(err, t.display, secret);
       }
     },
+    async batch(statements: readonly BatchStatement[]): Promise<number[]> {
+      if (closed) throw closedStore(t.display);
+      try {
+        return await runBatch(statements);
+      } catch (err) {
+        throw mapDriverError(err, t.display, secret);
+      }
+    },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      await writer?.close();
       await db.destroy();
     },
   };

@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import type { Kysely, Transaction } from 'kysely';
+import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 import type pg from 'pg';
 import type { Database } from './schema.js';
 
@@ -20,8 +20,26 @@ export interface Store {
    * anything `fn` throws comes out unchanged.
    */
   transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+  /**
+   * Runs compiled write statements in one transaction and returns the rows each changed.
+   * The group-commit path: on a SQLite file the batch runs on a writer thread with its own
+   * connection (statements prepared once), so inserts and fsyncs do not stall the event
+   * loop; on PostgreSQL it is one transaction on the pool. A statement changing another
+   * number of rows than its `expectChanges` rolls the whole batch back (STORE_CONFLICT).
+   * Other errors as for {@link transaction}.
+   */
+  batch(statements: readonly BatchStatement[]): Promise<number[]>;
   /** Closes the database or the pool. Safe to call twice. */
   close(): Promise<void>;
+}
+
+export interface BatchStatement {
+  /** A write (INSERT/UPDATE/DELETE without RETURNING), compiled for the store's dialect. */
+  query: CompiledQuery;
+  /** Roll the batch back unless the statement changed exactly this many rows. */
+  expectChanges?: number;
+  /** The STORE_CONFLICT message when it did not. */
+  conflict?: string;
 }
 
 /** The driver object under a store, for the migration runner only. */

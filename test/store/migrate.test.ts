@@ -31,7 +31,9 @@ function copyMigrations(): string {
 }
 
 const shippedMigrations = [
-  ...new Set(readdirSync(join(repoRoot, 'migrations')).map((f) => f.replace(/\.(postgres|sqlite)?\.?sql$/, ''))),
+  ...new Set(
+    readdirSync(join(repoRoot, 'migrations')).map((f) => f.replace(/\.(postgres|sqlite)?\.?sql$/, '')),
+  ),
 ].sort();
 
 async function tableExists(store: Store, name: string): Promise<boolean> {

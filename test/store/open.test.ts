@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultTarget, openStore, parseTarget, StoreError } from '../../src/store/index.js';
-import { counts, PG_SKIPPED, postgresCase, sqliteCase, TARGETS, testPgUrl } from './targets.js';
+import { counts, PG_SKIPPED, postgresCase, rejection, sqliteCase, TARGETS, testPgUrl } from './targets.js';
 
 const SECRET = 'Sup3r-Secret-Pw-9f2c';
 
@@ -27,16 +27,6 @@ async function closedPort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-async function rejection(p: Promise<unknown>): Promise<StoreError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(StoreError);
-    return err as StoreError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('targets', () => {

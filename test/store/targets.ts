@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inject } from 'vitest';
-import type { Store } from '../../src/store/index.js';
+import { expect, inject } from 'vitest';
+import { type Store, StoreError } from '../../src/store/index.js';
 import { createTestDatabase, PG_URL_ENV } from '../setup/postgres.js';
 
 export interface FreshTarget {
@@ -103,4 +103,15 @@ export async function counts(store: Store): Promise<Record<string, number>> {
     out[table] = Number(row.n);
   }
   return out;
+}
+
+/** The StoreError `p` rejects with (fails the test when it resolves or rejects otherwise). */
+export async function rejection(p: Promise<unknown>): Promise<StoreError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(StoreError);
+    return err as StoreError;
+  }
+  throw new Error('expected a rejection');
 }

@@ -1,6 +1,8 @@
 /**
- * Random values for credentials and references. Characters are drawn with
+ * Random values for credentials, ids and references. Characters are drawn with
  * `crypto.randomInt`-equivalent rejection sampling, so every character is uniform.
+ * Bytes come from the CSPRNG through a pool (as Node does for randomUUID): one call
+ * into OpenSSL per few hundred values instead of one per value, each byte used once.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { GenerateOptions, SecretValue } from './backend.js';
@@ -13,14 +15,31 @@ const DIGITS = '0123456789';
 const SYMBOLS = '-_.~!@#%^*+=';
 export const BASE62 = DIGITS + UPPER + LOWER;
 
+const POOL_BYTES = 8192;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
+/** `n` bytes from the CSPRNG, never handed out twice (a view into the pool for small `n`). */
+export function randomBytesPooled(n: number): Buffer {
+  if (n > POOL_BYTES / 8) return randomBytes(n);
+  if (poolOffset + n > pool.length) {
+    pool = randomBytes(POOL_BYTES);
+    poolOffset = 0;
+  }
+  const out = pool.subarray(poolOffset, poolOffset + n);
+  poolOffset += n;
+  return out;
+}
+
 /** `length` characters drawn uniformly from `alphabet` (at most 256 characters long). */
 export function randomString(length: number, alphabet: string): string {
   const n = alphabet.length;
   const limit = 256 - (256 % n);
   let out = '';
   while (out.length < length) {
-    const bytes = randomBytes(Math.max(16, (length - out.length) * 2));
-    for (const b of bytes) {
+    const bytes = randomBytesPooled(Math.max(16, Math.ceil((length - out.length) * 1.25)));
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i]!;
       if (b >= limit) continue;
       out += alphabet[b % n];
       if (out.length === length) break;
@@ -38,12 +57,17 @@ export function randomPassword(length = 32, symbols = true): string {
   const alphabet = classes.join('');
   for (;;) {
     const candidate = randomString(length, alphabet);
-    if (classes.every((c) => [...candidate].some((ch) => c.includes(ch)))) return candidate;
+    if (classes.every((c) => hasAnyOf(candidate, c))) return candidate;
   }
 }
 
+function hasAnyOf(text: string, chars: string): boolean {
+  for (let i = 0; i < text.length; i++) if (chars.includes(text[i]!)) return true;
+  return false;
+}
+
 export function randomId(bytes = 16): string {
-  return randomBytes(bytes).toString('base64url');
+  return randomBytesPooled(bytes).toString('base64url');
 }
 
 /** `hmac-sha256:<first 16 bytes, base64url>`: names a value for audit without revealing it. */

@@ -1,0 +1,128 @@
+/**
+ * `store.batch`, the group-commit path: every statement of a batch lands, or none does.
+ * Three ways to run it are covered: a SQLite file (a writer thread with its own
+ * connection), SQLite `:memory:` (the main connection), and PostgreSQL (one pool
+ * transaction).
+ */
+import { CompiledQuery, type Kysely, sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../../src/store/index.js';
+import { type FreshTarget, rejection, TARGETS } from './targets.js';
+
+const memoryCase = {
+  name: 'sqlite :memory:',
+  fresh: async (): Promise<FreshTarget> => ({ target: ':memory:', cleanup: async () => undefined }),
+};
+
+/** A table of the test's own, outside the store's schema type. */
+type Probe = Kysely<{ probe: { name: string; holder: string } }>;
+const probe = (store: Store) => store.db as unknown as Probe;
+
+function insertLock(store: Store, name: string, holder = 'a'): CompiledQuery {
+  return probe(store).insertInto('probe').values({ name, holder }).compile();
+}
+
+async function lockNames(store: Store): Promise<string[]> {
+  const rows = await probe(store).selectFrom('probe').select('name').orderBy('name').execute();
+  return rows.map((r) => r.name);
+}
+
+for (const c of [...TARGETS, memoryCase]) {
+  describe(`store.batch on ${c.name}`, () => {
+    let target: FreshTarget | undefined;
+    let store: Store | undefined;
+    afterEach(async () => {
+      await store?.close();
+      await target?.cleanup();
+      store = undefined;
+      target = undefined;
+    });
+    const open = async () => {
+      target = await c.fresh();
+      store = await openStore(target.target);
+      await store.db.schema
+        .createTable('probe')
+        .addColumn('name', 'text', (col) => col.primaryKey())
+        .addColumn('holder', 'text', (col) => col.notNull())
+        .execute();
+      return store;
+    };
+
+    it('commits every statement and reports the rows each changed', async () => {
+      const s = await open();
+      const changed = await s.batch([
+        { query: insertLock(s, 'a') },
+        { query: insertLock(s, 'b') },
+        { query: probe(s).updateTable('probe').set({ holder: 'z' }).compile() },
+      ]);
+      expect(changed).toEqual([1, 1, 2]);
+      expect(await lockNames(s)).toEqual(['a', 'b']);
+    });
+
+    it('writes nothing when one statement fails (constraint), and stays usable', async () => {
+      const s = await open();
+      await s.batch([{ query: insertLock(s, 'a') }]);
+      await expect(s.batch([{ query: insertLock(s, 'b') }, { query: insertLock(s, 'a') }])).rejects.toThrow();
+      expect(await lockNames(s)).toEqual(['a']);
+      await s.batch([{ query: insertLock(s, 'c') }]);
+      expect(await lockNames(s)).toEqual(['a', 'c']);
+    });
+
+    it('rolls back with STORE_CONFLICT when a statement changes an unexpected number of rows', async () => {
+      const s = await open();
+      const err = await rejection(
+        s.batch([
+          { query: insertLock(s, 'a') },
+          {
+            query: probe(s).updateTable('probe').set({ holder: 'b' }).where('name', '=', 'gone').compile(),
+            expectChanges: 1,
+            conflict: 'lock gone was taken by someone else',
+          },
+        ]),
+      );
+      expect(err.code).toBe('STORE_CONFLICT');
+      expect(err.message).toBe('lock gone was taken by someone else');
+      expect(await lockNames(s)).toEqual([]);
+    });
+
+    it('serialises with builder transactions on the same store', async () => {
+      const s = await open();
+      // A builder transaction holds the write lock while batches are queued behind it.
+      const held = s.transaction(async (trx) => {
+        await (trx as unknown as Probe).insertInto('probe').values({ name: 'first', holder: 'x' }).execute();
+        await new Promise((r) => setTimeout(r, 50));
+        await (trx as unknown as Probe).insertInto('probe').values({ name: 'second', holder: 'x' }).execute();
+      });
+      const batches = Array.from({ length: 20 }, (_, i) => s.batch([{ query: insertLock(s, `b${i}`) }]));
+      await Promise.all([held, ...batches]);
+      expect(await lockNames(s)).toHaveLength(22);
+    });
+
+    it('answers STORE_UNAVAILABLE once the store is closed', async () => {
+      const s = await open();
+      await s.batch([{ query: insertLock(s, 'a') }]);
+      await s.close();
+      const err = await rejection(s.batch([{ query: insertLock(s, 'b') }]));
+      expect(err.code).toBe('STORE_UNAVAILABLE');
+    });
+  });
+}
+
+describe('store.batch on a SQLite file', () => {
+  it('is visible to the main connection as soon as it resolves, and to a second process-level connection', async () => {
+    const t = await TARGETS[0]!.fresh();
+    const a = await openStore(t.target);
+    const b = await openStore(t.target, { migrate: false });
+    try {
+      await a.batch([{ query: CompiledQuery.raw("INSERT INTO broker_locks VALUES ('x', 'h', 'u')") }]);
+      const mine = await sql<{ n: number }>`SELECT count(*) AS n FROM broker_locks`.execute(a.db);
+      const theirs = await sql<{ n: number }>`SELECT count(*) AS n FROM broker_locks`.execute(b.db);
+      expect(Number(mine.rows[0]?.n)).toBe(1);
+      expect(Number(theirs.rows[0]?.n)).toBe(1);
+    } finally {
+      await a.close();
+      await b.close();
+      await t.cleanup();
+    }
+  });
+});
