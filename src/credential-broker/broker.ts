@@ -18,6 +18,7 @@ import {
   type AuditAction,
   type AuditActor,
   type AuditRecord,
+  auditLogger,
   auditRow,
   logAudit,
   newAuditId,
@@ -101,6 +102,7 @@ export class Broker {
   readonly leases: LeaseManager;
   readonly writer: Writer;
   readonly logger: Logger;
+  private readonly auditLog: Logger;
   readonly instance: string;
   readonly clock: Clock;
   readonly retryAfterSeconds: number;
@@ -118,6 +120,7 @@ export class Broker {
     this.trust = o.trust;
     this.backends = o.backends;
     this.logger = o.logger;
+    this.auditLog = auditLogger(o.logger);
     this.clock = o.clock ?? systemClock;
     this.instance = o.instance ?? `broker-${randomUUID().slice(0, 8)}`;
     this.retryAfterSeconds = o.retryAfterSeconds ?? 5;
@@ -408,7 +411,7 @@ export class Broker {
         },
       );
     }
-    logAudit(this.logger, audit);
+    logAudit(this.auditLog, audit);
     this.decided(audit, backendMs);
     return {
       name: credential.name,
@@ -601,7 +604,7 @@ export class Broker {
         },
       );
     }
-    logAudit(this.logger, audit);
+    logAudit(this.auditLog, audit);
     this.decided(audit, backendMs);
   }
 

@@ -18,7 +18,7 @@ import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Clock } from '../spiffe/errors.js';
 import { ADVISORY_LOCK_NAMESPACE, type Store } from '../store/index.js';
-import { type AuditRecord, auditRow, logAudit, newAuditId, timeOrderedId } from './audit.js';
+import { type AuditRecord, auditLogger, auditRow, logAudit, newAuditId, timeOrderedId } from './audit.js';
 import type { CredentialBackend } from './backends/index.js';
 import type { BrokerLeasesTable, BrokerTables } from './schema.js';
 import { brokerDb } from './schema.js';
@@ -122,9 +122,11 @@ export class LeaseManager {
   private readonly retryMs: number;
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<SweepReport> | undefined;
+  private readonly auditLog: Logger;
 
   constructor(private readonly o: LeaseManagerOptions) {
     this.db = brokerDb(o.store);
+    this.auditLog = auditLogger(o.logger);
     this.claimMs = (o.claimSeconds ?? 300) * 1000;
     this.retryMs = (o.retrySeconds ?? 30) * 1000;
   }
@@ -261,7 +263,7 @@ export class LeaseManager {
       );
       return { outcome: 'failed', lease: claimed, error: err as Error };
     }
-    logAudit(this.o.logger, audit);
+    logAudit(this.auditLog, audit);
     try {
       this.o.onRevoked?.(audit);
     } catch {

@@ -6,7 +6,7 @@
  * batch fails, each of its members is retried alone, so one bad row cannot fail the
  * others.
  */
-import { CompiledQuery, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { BatchStatement, Store } from '../store/index.js';
 import type { BrokerAuditTable, BrokerLeasesTable, BrokerTables } from './schema.js';
 
@@ -109,19 +109,22 @@ export class BatchWriter implements Writer {
   }
 
   private async commit(sets: WriteSet[]): Promise<void> {
-    const leases = sets.flatMap((s) => s.leases ?? []);
-    const audits = sets.flatMap((s) => s.audits ?? []);
-    const revocations = sets.flatMap((s) => s.revocations ?? []);
-    const sightings = mergeSightings(sets.flatMap((s) => s.sightings ?? []));
-    const dialect = this.store.dialect;
+    const leases: unknown[][] = [];
+    const audits: unknown[][] = [];
+    const revocations: LeaseRevocation[] = [];
+    const deltas: SightingDelta[] = [];
+    for (const set of sets) {
+      if (set.leases !== undefined) for (const l of set.leases) leases.push(tuple(l, LEASE_COLUMNS));
+      if (set.audits !== undefined) for (const a of set.audits) audits.push(tuple(a, AUDIT_COLUMNS));
+      if (set.revocations !== undefined) revocations.push(...set.revocations);
+      if (set.sightings !== undefined) deltas.push(...set.sightings);
+    }
     const db = this.store.db as unknown as Kysely<BrokerTables>;
-    // The hot inserts are plain multi-row SQL run by the store's batch: the query builder's
-    // cost per row and column was most of the broker's time under load.
     const statements: BatchStatement[] = [];
-    for (const chunk of chunks(leases, 200))
-      statements.push({ query: insertMany(dialect, 'broker_leases', LEASE_COLUMNS, chunk) });
-    for (const chunk of chunks(audits, 200))
-      statements.push({ query: insertMany(dialect, 'broker_audit', AUDIT_COLUMNS, chunk) });
+    if (leases.length > 0)
+      statements.push({ insert: { into: 'broker_leases', columns: LEASE_COLUMNS, rows: leases } });
+    if (audits.length > 0)
+      statements.push({ insert: { into: 'broker_audit', columns: AUDIT_COLUMNS, rows: audits } });
     for (const r of revocations) {
       statements.push({
         query: db
@@ -142,12 +145,25 @@ export class BatchWriter implements Writer {
         conflict: `lease ${r.id} is no longer claimed by ${r.claimedBy}; not marking it revoked`,
       });
     }
-    for (const chunk of chunks(sightings, 200)) {
-      const q = insertMany(dialect, 'broker_credential_sightings', SIGHTING_COLUMNS, chunk);
-      statements.push({ query: CompiledQuery.raw(`${q.sql} ${SIGHTING_UPSERT}`, [...q.parameters]) });
-    }
+    const sightings = mergeSightings(deltas);
+    if (sightings.length > 0)
+      statements.push({
+        insert: {
+          into: 'broker_credential_sightings',
+          columns: SIGHTING_COLUMNS,
+          rows: sightings.map((r) => tuple(r, SIGHTING_COLUMNS)),
+          suffix: SIGHTING_UPSERT,
+        },
+      });
     await this.store.batch(statements);
   }
+}
+
+/** A row's values in `columns` order (absent ones as NULL). */
+function tuple<R extends object>(row: R, columns: readonly (keyof R & string)[]): unknown[] {
+  const out = new Array<unknown>(columns.length);
+  for (let i = 0; i < columns.length; i++) out[i] = row[columns[i]!] ?? null;
+  return out;
 }
 
 const LEASE_COLUMNS = [
@@ -209,7 +225,7 @@ const SIGHTING_COLUMNS = [
   'denied_count',
   'last_issuer_kind',
   'last_lease_id',
-] as const;
+] as const satisfies readonly (keyof SightingRow)[];
 
 const S = 'broker_credential_sightings';
 const SIGHTING_UPSERT = `ON CONFLICT (credential, spiffe_id) DO UPDATE SET
@@ -221,30 +237,6 @@ const SIGHTING_UPSERT = `ON CONFLICT (credential, spiffe_id) DO UPDATE SET
   denied_count = ${S}.denied_count + excluded.denied_count,
   last_issuer_kind = COALESCE(excluded.last_issuer_kind, ${S}.last_issuer_kind),
   last_lease_id = COALESCE(excluded.last_lease_id, ${S}.last_lease_id)`;
-
-/** `INSERT INTO t (cols) VALUES (...), (...)` with the dialect's placeholders. */
-export function insertMany<R extends object>(
-  dialect: Store['dialect'],
-  table: string,
-  columns: readonly (keyof R & string)[],
-  rows: readonly R[],
-): CompiledQuery {
-  const parameters: unknown[] = [];
-  const tuples: string[] = [];
-  // SQLite's `?` tuple is the same for every row; PostgreSQL numbers its placeholders.
-  const sqliteTuple = `(${columns.map(() => '?').join(', ')})`;
-  for (const row of rows) {
-    const first = parameters.length;
-    for (const c of columns) parameters.push((row as Record<string, unknown>)[c] ?? null);
-    tuples.push(
-      dialect === 'postgres' ? `(${columns.map((_, i) => `$${first + i + 1}`).join(', ')})` : sqliteTuple,
-    );
-  }
-  return CompiledQuery.raw(
-    `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')}`,
-    parameters,
-  );
-}
 
 interface SightingRow {
   credential: string;
@@ -295,8 +287,4 @@ export function mergeSightings(deltas: readonly SightingDelta[]): SightingRow[] 
     }
   }
   return [...rows.values()];
-}
-
-function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
-  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
 }

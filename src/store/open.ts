@@ -14,7 +14,7 @@ import { driverMessage, isUnavailableError, mapDriverError, scrub } from './driv
 import { StoreError } from './errors.js';
 import { findMigrationsDir, runMigrations } from './migrate.js';
 import type { Database } from './schema.js';
-import { ChangeCountMismatch, SqliteWriterThread } from './sqlite-writer.js';
+import { ChangeCountMismatch, type SqliteWrite, SqliteWriterThread, sqliteRunner } from './sqlite-writer.js';
 import { attachNative, type BatchStatement, type NativeHandle, type Store } from './store.js';
 
 export const DEFAULT_DB_FILE = 'meshbridge.db';
@@ -194,35 +194,61 @@ function openSqlite(
   }
 }
 
-/** Statements prepared once per SQL text (bounded: multi-row inserts vary in their row count). */
-function nativeSqliteBatch(
-  sqlite: BetterSqlite3.Database,
-): (statements: readonly BatchStatement[]) => number[] {
-  const prepared = new Map<string, BetterSqlite3.Statement>();
-  const statement = (sqlText: string): BetterSqlite3.Statement => {
-    let s = prepared.get(sqlText);
-    if (s === undefined) {
-      if (prepared.size >= 512) prepared.clear();
-      s = sqlite.prepare(sqlText);
-      prepared.set(sqlText, s);
-    }
-    return s;
-  };
-  const inTransaction = sqlite.transaction((statements: readonly BatchStatement[]) =>
-    statements.map((s) => {
-      const n = statement(s.query.sql).run(...s.query.parameters).changes;
-      if (s.expectChanges !== undefined && n !== s.expectChanges) throw conflict(s);
-      return n;
-    }),
+/** A batch in the SQLite runner's form (compiled queries by text and parameters, inserts as they are). */
+function sqliteWrites(statements: readonly BatchStatement[]): SqliteWrite[] {
+  return statements.map((s) =>
+    'insert' in s
+      ? { insert: s.insert }
+      : {
+          sql: s.query.sql,
+          params: s.query.parameters,
+          ...(s.expectChanges === undefined ? {} : { expectChanges: s.expectChanges }),
+        },
   );
-  return (statements) => inTransaction.immediate(statements);
+}
+
+/** PostgreSQL binds at most 65535 parameters per statement. */
+const PG_MAX_PARAMETERS = 60_000;
+
+async function postgresBatch(
+  trx: Transaction<Database>,
+  statements: readonly BatchStatement[],
+): Promise<number[]> {
+  const changed: number[] = [];
+  for (const s of statements) {
+    if ('insert' in s) {
+      const { into, columns, rows, suffix } = s.insert;
+      const perStatement = Math.max(1, Math.floor(PG_MAX_PARAMETERS / columns.length));
+      let n = 0;
+      for (let i = 0; i < rows.length; i += perStatement) {
+        const chunk = rows.slice(i, i + perStatement);
+        const parameters: unknown[] = [];
+        const tuples = chunk.map((row) => {
+          const first = parameters.length;
+          for (const v of row) parameters.push(v);
+          return `(${columns.map((_, c) => `$${first + c + 1}`).join(', ')})`;
+        });
+        const text = `INSERT INTO ${into} (${columns.join(', ')}) VALUES ${tuples.join(', ')}${suffix ? ` ${suffix}` : ''}`;
+        const r = await trx.executeQuery(CompiledQuery.raw(text, parameters));
+        n += Number(r.numAffectedRows ?? 0n);
+      }
+      changed.push(n);
+    } else {
+      const r = await trx.executeQuery(s.query);
+      const n = Number(r.numAffectedRows ?? 0n);
+      if (s.expectChanges !== undefined && n !== s.expectChanges) throw conflict(s);
+      changed.push(n);
+    }
+  }
+  return changed;
 }
 
 function conflict(s: BatchStatement | undefined): StoreError {
   return new StoreError(
     'STORE_CONFLICT',
     'conflict',
-    s?.conflict ?? 'a write changed another number of rows than expected; nothing of the batch was written',
+    (s !== undefined && 'query' in s ? s.conflict : undefined) ??
+      'a write changed another number of rows than expected; nothing of the batch was written',
   );
 }
 
@@ -278,43 +304,29 @@ export async function openStore(target?: string, opts: OpenStoreOptions = {}): P
     const sqlite = openSqlite(t, opts);
     native = { dialect: 'sqlite', db: sqlite, migrationsDir };
     db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(sqlite) });
+    let run: (writes: readonly SqliteWrite[]) => Promise<number[]>;
     if (t.path === ':memory:') {
       // No second connection can see an in-memory database: run on this one, holding
       // kysely's connection so no builder transaction is in flight meanwhile.
-      const run = nativeSqliteBatch(sqlite);
-      runBatch = (statements) => db.connection().execute(async () => run(statements));
+      const runHere = sqliteRunner(sqlite);
+      run = (writes) => db.connection().execute(async () => runHere(writes));
     } else {
       const thread = new SqliteWriterThread(t.path, opts.busyTimeoutMs ?? 5000);
       writer = thread;
-      runBatch = async (statements) => {
-        try {
-          return await thread.run(
-            statements.map((s) => ({
-              sql: s.query.sql,
-              params: s.query.parameters,
-              ...(s.expectChanges === undefined ? {} : { expectChanges: s.expectChanges }),
-            })),
-          );
-        } catch (err) {
-          throw err instanceof ChangeCountMismatch ? conflict(statements[err.index]) : err;
-        }
-      };
+      run = (writes) => thread.run(writes);
     }
+    runBatch = async (statements) => {
+      try {
+        return await run(sqliteWrites(statements));
+      } catch (err) {
+        throw err instanceof ChangeCountMismatch ? conflict(statements[err.index]) : err;
+      }
+    };
   } else {
     const pool = openPostgres(t, opts);
     native = { dialect: 'postgres', pool, password: t.password, migrationsDir };
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    runBatch = (statements) =>
-      db.transaction().execute(async (trx) => {
-        const changed: number[] = [];
-        for (const s of statements) {
-          const r = await trx.executeQuery(s.query);
-          const n = Number(r.numAffectedRows ?? 0n);
-          if (s.expectChanges !== undefined && n !== s.expectChanges) throw conflict(s);
-          changed.push(n);
-        }
-        return changed;
-      });
+    runBatch = (statements) => db.transaction().execute((trx) => postgresBatch(trx, statements));
   }
   const secret = t.dialect === 'postgres' ? t.password : null;
 

@@ -1,92 +1,142 @@
 /**
- * A SQLite write connection on its own thread, for the store's group-commit batches.
- * better-sqlite3 is synchronous: run on the main thread, every insert and every fsync of a
- * busy broker stalls request handling. Here the batch runs in a worker with its own
- * connection to the same file (WAL; the file's locks order it against the main
- * connection and other processes, as for any second writer), and the main thread only
- * posts the compiled statements.
+ * How a SQLite store runs a batch of writes (`store.batch`): one IMMEDIATE transaction,
+ * statements prepared once per SQL text, row inserts through one single-row statement.
  *
- * The worker is plain CommonJS evaluated from a string, so it runs the same under tsx,
- * vitest and the built package; better-sqlite3 is resolved here and handed over by path.
+ * On a file the batch runs on a writer thread with its own connection (WAL; the file's
+ * locks order it against the main connection and other processes, as for any second
+ * writer). better-sqlite3 is synchronous: on the main thread every insert and fsync of a
+ * busy broker would stall request handling; here the main thread only posts the rows.
+ * An in-memory database cannot be shared with a second connection, so it runs the same
+ * code on its own connection.
+ *
+ * The runner is plain JavaScript kept as source text: the worker evaluates it as
+ * CommonJS (so it runs the same under tsx, vitest and the built package, with
+ * better-sqlite3 resolved here and handed over by path), and the in-memory path compiles
+ * the same text, so there is one implementation.
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import type BetterSqlite3 from 'better-sqlite3';
 
-export interface SqliteWrite {
-  sql: string;
-  params: readonly unknown[];
-  /** Roll the batch back unless the statement changed exactly this many rows. */
-  expectChanges?: number;
+/** One write of a batch as the runner takes it (structured-cloneable). */
+export type SqliteWrite =
+  | {
+      sql: string;
+      params: readonly unknown[];
+      /** Roll the batch back unless the statement changed exactly this many rows. */
+      expectChanges?: number;
+    }
+  | {
+      /** Trusted identifiers (code constants), values in `columns` order; `suffix` e.g. ON CONFLICT. */
+      insert: {
+        into: string;
+        columns: readonly string[];
+        rows: readonly (readonly unknown[])[];
+        suffix?: string;
+      };
+    };
+
+/** Thrown when a write with `expectChanges` changed another number of rows (the batch rolled back). */
+export class ChangeCountMismatch extends Error {
+  constructor(readonly index: number) {
+    super(`write ${index} of the batch changed an unexpected number of rows`);
+    this.name = 'ChangeCountMismatch';
+  }
 }
 
-/** What the worker sends back when a batch failed: enough to rebuild the driver error. */
-interface WorkerFailure {
-  message: string;
-  code?: string;
-  /** Index of the statement whose change count was not the expected one. */
-  mismatch?: number;
+const RUNNER_SOURCE = `
+function makeRunner(db) {
+  'use strict';
+  const prepared = new Map();
+  const statement = (sql) => {
+    let s = prepared.get(sql);
+    if (s === undefined) {
+      if (prepared.size >= 256) prepared.clear();
+      s = db.prepare(sql);
+      prepared.set(sql, s);
+    }
+    return s;
+  };
+  const insertSql = (w) =>
+    'INSERT INTO ' + w.into + ' (' + w.columns.join(', ') + ') VALUES (' +
+    w.columns.map(() => '?').join(', ') + ')' + (w.suffix ? ' ' + w.suffix : '');
+  const run = db.transaction((writes) => {
+    const changes = new Array(writes.length);
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i];
+      let n = 0;
+      if (w.insert !== undefined) {
+        const s = statement(insertSql(w.insert));
+        for (const row of w.insert.rows) n += s.run(row).changes;
+      } else {
+        n = statement(w.sql).run(w.params).changes;
+        if (w.expectChanges !== undefined && n !== w.expectChanges) {
+          const e = new Error('unexpected change count');
+          e.mismatch = i;
+          throw e;
+        }
+      }
+      changes[i] = n;
+    }
+    return changes;
+  });
+  return (writes) => run.immediate(writes);
 }
-
-type Reply = { id: number; changes: number[] } | { id: number; error: WorkerFailure };
+`;
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-let db;
+${RUNNER_SOURCE}
+let run;
 let openError;
 try {
-  db = new Database(workerData.path, { timeout: workerData.busyTimeoutMs });
+  const Database = require(workerData.driver);
+  const db = new Database(workerData.path, { timeout: workerData.busyTimeoutMs });
   db.pragma('journal_mode = WAL');
   db.pragma('foreign_keys = ON');
+  run = makeRunner(db);
+  parentPort.once('close', () => db.close());
 } catch (e) {
   openError = e;
 }
-const prepared = new Map();
-function statement(sql) {
-  let s = prepared.get(sql);
-  if (s === undefined) {
-    if (prepared.size >= 512) prepared.clear();
-    s = db.prepare(sql);
-    prepared.set(sql, s);
-  }
-  return s;
-}
-const run = db === undefined ? undefined : db.transaction((list) => {
-  const changes = new Array(list.length);
-  for (let i = 0; i < list.length; i++) {
-    const w = list[i];
-    const n = statement(w.sql).run(...w.params).changes;
-    if (w.expectChanges !== undefined && n !== w.expectChanges) {
-      const e = new Error('unexpected change count');
-      e.mismatch = i;
-      throw e;
-    }
-    changes[i] = n;
-  }
-  return changes;
-});
 parentPort.on('message', (m) => {
   if (m.close) {
-    if (db !== undefined) db.close();
     parentPort.close();
     return;
   }
   try {
     if (openError !== undefined) throw openError;
-    parentPort.postMessage({ id: m.id, changes: run.immediate(m.writes) });
+    parentPort.postMessage({ id: m.id, changes: run(m.writes) });
   } catch (e) {
     parentPort.postMessage({ id: m.id, error: { message: String(e && e.message), code: e && typeof e.code === 'string' ? e.code : undefined, mismatch: e && e.mismatch } });
   }
 });
 `;
 
-/** Thrown when a statement with `expectChanges` changed another number of rows (the batch rolled back). */
-export class ChangeCountMismatch extends Error {
-  constructor(readonly index: number) {
-    super(`statement ${index} of the batch changed an unexpected number of rows`);
-    this.name = 'ChangeCountMismatch';
-  }
+type Runner = (writes: readonly SqliteWrite[]) => number[];
+
+/** The runner on a connection of this thread (in-memory databases). */
+export function sqliteRunner(db: BetterSqlite3.Database): (writes: readonly SqliteWrite[]) => number[] {
+  const make = new Function(`${RUNNER_SOURCE}; return makeRunner;`)() as (db: unknown) => Runner;
+  const run = make(db);
+  return (writes) => {
+    try {
+      return run(writes);
+    } catch (err) {
+      const mismatch = (err as { mismatch?: number }).mismatch;
+      throw mismatch === undefined ? err : new ChangeCountMismatch(mismatch);
+    }
+  };
 }
+
+/** What the worker sends back when a batch failed: enough to rebuild the driver error. */
+interface WorkerFailure {
+  message: string;
+  code?: string;
+  mismatch?: number;
+}
+
+type Reply = { id: number; changes: number[] } | { id: number; error: WorkerFailure };
 
 export class SqliteWriterThread {
   private worker: Worker | undefined;
@@ -139,10 +189,15 @@ export class SqliteWriterThread {
     });
     worker.on('message', (m: Reply) => this.settle(m));
     worker.on('error', (err) => this.fail(err));
-    worker.on('exit', (code) => {
-      if (code !== 0) this.fail(new Error(`the SQLite writer thread exited with code ${code}`));
-      else this.fail(new Error('the SQLite writer thread is closed'));
-    });
+    worker.on('exit', (code) =>
+      this.fail(
+        new Error(
+          code === 0
+            ? 'the SQLite writer thread is closed'
+            : `the SQLite writer thread exited with code ${code}`,
+        ),
+      ),
+    );
     worker.unref();
     this.worker = worker;
     return worker;

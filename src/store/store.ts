@@ -33,13 +33,31 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export interface BatchStatement {
+/** One write of a {@link Store.batch}: a compiled statement, or rows for one table. */
+export type BatchStatement = BatchQuery | BatchInsert;
+
+export interface BatchQuery {
   /** A write (INSERT/UPDATE/DELETE without RETURNING), compiled for the store's dialect. */
   query: CompiledQuery;
   /** Roll the batch back unless the statement changed exactly this many rows. */
   expectChanges?: number;
   /** The STORE_CONFLICT message when it did not. */
   conflict?: string;
+}
+
+export interface BatchInsert {
+  /**
+   * Rows for `into`, values in `columns` order, inserted the dialect's cheapest way (a
+   * prepared single-row statement on SQLite, multi-row statements on PostgreSQL).
+   * `into`, `columns` and `suffix` (e.g. `ON CONFLICT ... DO UPDATE ...`, written for both
+   * dialects) are SQL text: code constants only, never input.
+   */
+  insert: {
+    into: string;
+    columns: readonly string[];
+    rows: readonly (readonly unknown[])[];
+    suffix?: string;
+  };
 }
 
 /** The driver object under a store, for the migration runner only. */

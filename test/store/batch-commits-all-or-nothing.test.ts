@@ -59,6 +59,40 @@ for (const c of [...TARGETS, memoryCase]) {
       expect(await lockNames(s)).toEqual(['a', 'b']);
     });
 
+    it('inserts rows for one table, with an ON CONFLICT suffix written for both dialects', async () => {
+      const s = await open();
+      const rows = Array.from({ length: 500 }, (_, i) => [`r${String(i).padStart(3, '0')}`, 'first']);
+      const upsert = 'ON CONFLICT (name) DO UPDATE SET holder = excluded.holder';
+      const into = 'probe';
+      const columns = ['name', 'holder'];
+      expect(await s.batch([{ insert: { into, columns, rows } }])).toEqual([500]);
+      const again = [
+        ['r000', 'second'],
+        ['new', 'second'],
+      ];
+      expect(await s.batch([{ insert: { into, columns, rows: again, suffix: upsert } }])).toEqual([2]);
+      const names = await lockNames(s);
+      expect(names).toHaveLength(501);
+      const r000 = await probe(s).selectFrom('probe').select('holder').where('name', '=', 'r000').execute();
+      expect(r000).toEqual([{ holder: 'second' }]);
+      // Without the suffix a duplicate breaks the batch: nothing of it lands.
+      await expect(
+        s.batch([
+          {
+            insert: {
+              into,
+              columns,
+              rows: [
+                ['fresh', 'x'],
+                ['r001', 'x'],
+              ],
+            },
+          },
+        ]),
+      ).rejects.toThrow();
+      expect(await lockNames(s)).not.toContain('fresh');
+    });
+
     it('writes nothing when one statement fails (constraint), and stays usable', async () => {
       const s = await open();
       await s.batch([{ query: insertLock(s, 'a') }]);

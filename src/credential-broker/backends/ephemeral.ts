@@ -144,6 +144,12 @@ export interface EphemeralBackendOptions {
   keyId?: string;
   /** How long a revoked id is remembered when its expiry is unknown here (default 24h). */
   maxTtlSeconds?: number;
+  /**
+   * How many minted passwords/API keys `checkValue` remembers, newest first (default
+   * 100,000); older ones answer `unknown`. Bounds memory under sustained load: a busy
+   * broker mints millions an hour. Revocations are never forgotten before they expire.
+   */
+  remember?: number;
   clock?: Clock;
 }
 
@@ -170,10 +176,11 @@ export class EphemeralBackend implements CredentialBackend {
   private readonly keyId: string | undefined;
   private readonly maxTtlMs: number;
   private readonly clock: Clock;
-  /** HMAC reference of a password/API key -> what was minted. */
+  /** HMAC reference of a password/API key -> what was minted (the newest `remember`). */
   private readonly byValue = new Map<string, Minted>();
-  /** Every id minted here (token jti included) -> expiry in ms. */
+  /** Ids minted here (token jti included) -> expiry in ms (the newest `remember`). */
   private readonly expiries = new Map<string, number>();
+  private readonly remember: number;
   /** Revoked id -> until when to remember it (ms). */
   private readonly revoked = new Map<string, number>();
   private lastPrune = 0;
@@ -192,6 +199,7 @@ export class EphemeralBackend implements CredentialBackend {
     );
     this.keyId = options.keyId;
     this.maxTtlMs = (options.maxTtlSeconds ?? 24 * 3600) * 1000;
+    this.remember = Math.max(1, options.remember ?? 100_000);
     this.clock = options.clock ?? systemClock;
   }
 
@@ -215,8 +223,13 @@ export class EphemeralBackend implements CredentialBackend {
     const id = `eph_${randomId()}`;
     const expiresAt = nowMs + ttl * 1000;
     const reference = hmacReference(this.referenceKey, value);
-    this.byValue.set(reference, { id, credential: request.credential, subject: request.subject, expiresAt });
-    this.expiries.set(id, expiresAt);
+    bounded(
+      this.byValue,
+      reference,
+      { id, credential: request.credential, subject: request.subject, expiresAt },
+      this.remember,
+    );
+    bounded(this.expiries, id, expiresAt, this.remember);
     const secret: Record<string, string> =
       spec.kind === 'password'
         ? spec.username === undefined
@@ -248,7 +261,7 @@ export class EphemeralBackend implements CredentialBackend {
     if (spec.audience !== undefined) claims.aud = spec.audience;
     if (this.keyId !== undefined) claims.kid = this.keyId;
     const token = signEphemeralToken(claims, this.signingKey);
-    this.expiries.set(claims.jti, claims.exp * 1000);
+    bounded(this.expiries, claims.jti, claims.exp * 1000, this.remember);
     return {
       secret: { token },
       expiresAt: new Date(claims.exp * 1000),
@@ -313,6 +326,12 @@ export class EphemeralBackend implements CredentialBackend {
     for (const [id, until] of this.expiries) if (until + KEEP_EXPIRED_MS <= now) this.expiries.delete(id);
     for (const [id, until] of this.revoked) if (until <= now) this.revoked.delete(id);
   }
+}
+
+/** Sets `key`, forgetting the oldest entry once the map holds `max` (Maps iterate in insertion order). */
+function bounded<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  map.set(key, value);
+  if (map.size > max) map.delete(map.keys().next().value as K);
 }
 
 function mintValue(spec: Exclude<EphemeralCredentialSpec, { kind: 'token' }>): string {

@@ -101,6 +101,7 @@ export function createBackend(config: BackendConfig, deps: BackendDeps = {}): Cr
       if (keyText !== undefined) options.signingKey = decodeEphemeralKey(keyText);
       if (valid.keyId !== undefined) options.keyId = valid.keyId;
       if (valid.maxTtlSeconds !== undefined) options.maxTtlSeconds = valid.maxTtlSeconds;
+      if (valid.remember !== undefined) options.remember = valid.remember;
       if (deps.clock !== undefined) options.clock = deps.clock;
       return new EphemeralBackend(options);
     }

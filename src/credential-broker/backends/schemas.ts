@@ -31,6 +31,8 @@ export const EphemeralBackendConfigSchema = Type.Object(
     keyId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     /** How long a revoked id is remembered when its expiry is not known here (default 24h). */
     maxTtlSeconds: Type.Optional(Seconds),
+    /** How many minted passwords/API keys value checks remember, newest first (default 100000). */
+    remember: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
   },
   { additionalProperties: false },
 );

@@ -94,6 +94,20 @@ describe('ephemeral passwords and API keys', () => {
     expect(backend.checkValue('never-minted-here').status).toBe('unknown');
   });
 
+  it('remembers only the newest `remember` values for checks, but never forgets a revocation early', async () => {
+    const { clock } = fixedClock();
+    const backend = new EphemeralBackend({ clock, remember: 3 });
+    const minted = [];
+    for (let i = 0; i < 5; i++)
+      minted.push(await backend.issue(request({ type: 'ephemeral', kind: 'api-key' }, 600)));
+    const first = minted[0]!;
+    await backend.revoke(first.backendLeaseId as string);
+    const statuses = minted.map((m) => backend.checkValue(m.secret.api_key as string).status);
+    expect(statuses).toEqual(['unknown', 'unknown', 'active', 'active', 'active']);
+    // Forgotten by the value index, the revocation still holds for the id until its expiry.
+    expect(backend.isRevoked(first.backendLeaseId as string)).toBe(true);
+  });
+
   it.each([
     ['zero', 0],
     ['negative', -5],
