@@ -624,6 +624,32 @@ export async function createBrokerRuntime(
   }
 }
 
+/**
+ * How meshbridge's fastify servers log: no per-request access lines (the audit line is
+ * the log of every decision; access lines would double it) and request ids that are
+ * unique across processes. Pair with {@link noRequestLoggers}.
+ */
+export function fastifyLogging(logger: Logger): {
+  loggerInstance: Logger;
+  logController: LogController;
+  genReqId: () => string;
+} {
+  return {
+    loggerInstance: logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomUUID(),
+  };
+}
+
+/**
+ * No child logger per request: nothing logs through `req.log` (lines carry the request
+ * id explicitly), and building a child re-runs the redaction of its bindings on every
+ * request.
+ */
+export function noRequestLoggers<L>(app: { setChildLoggerFactory(f: (parent: L) => L): unknown }): void {
+  app.setChildLoggerFactory((parent) => parent);
+}
+
 /** Builds everything `meshbridge broker serve` runs; `listen()` starts serving. */
 export async function createBrokerServer(
   config: BrokerConfig,
@@ -634,10 +660,7 @@ export async function createBrokerServer(
   let app: BrokerApp | undefined;
   try {
     const served: BrokerApp = Fastify({
-      loggerInstance: logger,
-      // The audit line is the log of every decision; per-request access lines would double it.
-      logController: new LogController({ disableRequestLogging: true }),
-      genReqId: () => randomUUID(),
+      ...fastifyLogging(logger),
       https: {
         ...serving.secureContextOptions(),
         requestCert: true,
@@ -646,6 +669,7 @@ export async function createBrokerServer(
       },
     });
     app = served;
+    noRequestLoggers(served);
     serving.on('update', (m) => {
       served.server.setSecureContext({ cert: m.certPem, key: m.keyPem, minVersion: 'TLSv1.2' });
       logger.info(

@@ -11,7 +11,6 @@
  * broker, the broker's HTTPS listener (client certificates requested, not required),
  * where the same app also answers with mTLS, so an admin SVID can open the dashboard.
  */
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   createServer as createHttpServer,
@@ -21,12 +20,7 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import Fastify, {
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  LogController,
-} from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createBrokerLogger } from '../credential-broker/audit.js';
@@ -34,6 +28,8 @@ import {
   type BrokerServer,
   type BrokerServerDeps,
   createBrokerServer,
+  fastifyLogging,
+  noRequestLoggers,
   replyWithError,
 } from '../credential-broker/server.js';
 import { loadDashboard } from '../dashboard/data.js';
@@ -135,11 +131,8 @@ export async function createServer(config: ServeConfig, deps: ServerDeps = {}): 
       cleanups.push(() => s.flush());
       app = broker.app as unknown as FastifyInstance;
     } else {
-      app = Fastify({
-        loggerInstance: logger,
-        logController: new LogController({ disableRequestLogging: true }),
-        genReqId: () => randomUUID(),
-      }) as unknown as FastifyInstance;
+      app = Fastify(fastifyLogging(logger)) as unknown as FastifyInstance;
+      noRequestLoggers(app);
       const a = app;
       cleanups.push(() => a.close());
     }

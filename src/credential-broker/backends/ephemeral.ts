@@ -172,15 +172,14 @@ export class EphemeralBackend implements CredentialBackend {
   readonly kind = 'ephemeral' as const;
   readonly name: string;
   private readonly signingKey: KeyObject;
-  private readonly referenceKey: Buffer;
+  private readonly referenceKey: KeyObject;
   private readonly keyId: string | undefined;
   private readonly maxTtlMs: number;
   private readonly clock: Clock;
   /** HMAC reference of a password/API key -> what was minted (the newest `remember`). */
-  private readonly byValue = new Map<string, Minted>();
+  private readonly byValue: BoundedMap<string, Minted>;
   /** Ids minted here (token jti included) -> expiry in ms (the newest `remember`). */
-  private readonly expiries = new Map<string, number>();
-  private readonly remember: number;
+  private readonly expiries: BoundedMap<string, number>;
   /** Revoked id -> until when to remember it (ms). */
   private readonly revoked = new Map<string, number>();
   private lastPrune = 0;
@@ -194,12 +193,17 @@ export class EphemeralBackend implements CredentialBackend {
         'BACKEND_CONFIG_INVALID',
         `the ephemeral signing key must be at least ${MIN_KEY_BYTES} bytes`,
       );
-    this.referenceKey = Buffer.from(
-      hkdfSync('sha256', this.signingKey.export(), Buffer.alloc(0), 'meshbridge ephemeral reference', 32),
+    // A KeyObject: HMAC with it skips importing raw key bytes on every issuance.
+    this.referenceKey = createSecretKey(
+      Buffer.from(
+        hkdfSync('sha256', this.signingKey.export(), Buffer.alloc(0), 'meshbridge ephemeral reference', 32),
+      ),
     );
     this.keyId = options.keyId;
     this.maxTtlMs = (options.maxTtlSeconds ?? 24 * 3600) * 1000;
-    this.remember = Math.max(1, options.remember ?? 100_000);
+    const remember = Math.max(1, options.remember ?? 100_000);
+    this.byValue = new BoundedMap(remember);
+    this.expiries = new BoundedMap(remember);
     this.clock = options.clock ?? systemClock;
   }
 
@@ -223,13 +227,13 @@ export class EphemeralBackend implements CredentialBackend {
     const id = `eph_${randomId()}`;
     const expiresAt = nowMs + ttl * 1000;
     const reference = hmacReference(this.referenceKey, value);
-    bounded(
-      this.byValue,
-      reference,
-      { id, credential: request.credential, subject: request.subject, expiresAt },
-      this.remember,
-    );
-    bounded(this.expiries, id, expiresAt, this.remember);
+    this.byValue.remember(reference, {
+      id,
+      credential: request.credential,
+      subject: request.subject,
+      expiresAt,
+    });
+    this.expiries.remember(id, expiresAt);
     const secret: Record<string, string> =
       spec.kind === 'password'
         ? spec.username === undefined
@@ -261,7 +265,7 @@ export class EphemeralBackend implements CredentialBackend {
     if (spec.audience !== undefined) claims.aud = spec.audience;
     if (this.keyId !== undefined) claims.kid = this.keyId;
     const token = signEphemeralToken(claims, this.signingKey);
-    bounded(this.expiries, claims.jti, claims.exp * 1000, this.remember);
+    this.expiries.remember(claims.jti, claims.exp * 1000);
     return {
       secret: { token },
       expiresAt: new Date(claims.exp * 1000),
@@ -328,10 +332,37 @@ export class EphemeralBackend implements CredentialBackend {
   }
 }
 
-/** Sets `key`, forgetting the oldest entry once the map holds `max` (Maps iterate in insertion order). */
-function bounded<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
-  map.set(key, value);
-  if (map.size > max) map.delete(map.keys().next().value as K);
+/**
+ * A Map that forgets its oldest key once it holds `max`. The keys' order is kept in a
+ * ring, not read back from the Map: walking a Map from its start after many deletions
+ * steps over their tombstones every time.
+ */
+class BoundedMap<K, V> extends Map<K, V> {
+  private readonly ring: (K | undefined)[] = [];
+  private next = 0;
+
+  constructor(private readonly max: number) {
+    super();
+  }
+
+  remember(key: K, value: V): void {
+    if (this.has(key)) {
+      this.set(key, value);
+      return;
+    }
+    const evicted = this.ring[this.next];
+    if (evicted !== undefined) this.delete(evicted);
+    if (this.ring.length < this.max) this.ring.push(key);
+    else this.ring[this.next] = key;
+    this.next = (this.next + 1) % this.max;
+    this.set(key, value);
+  }
+
+  override clear(): void {
+    super.clear();
+    this.ring.length = 0;
+    this.next = 0;
+  }
 }
 
 function mintValue(spec: Exclude<EphemeralCredentialSpec, { kind: 'token' }>): string {

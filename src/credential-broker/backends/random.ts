@@ -4,7 +4,7 @@
  * Bytes come from the CSPRNG through a pool (as Node does for randomUUID): one call
  * into OpenSSL per few hundred values instead of one per value, each byte used once.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, type KeyObject, randomBytes } from 'node:crypto';
 import type { GenerateOptions, SecretValue } from './backend.js';
 import { BackendError } from './errors.js';
 
@@ -71,7 +71,7 @@ export function randomId(bytes = 16): string {
 }
 
 /** `hmac-sha256:<first 16 bytes, base64url>`: names a value for audit without revealing it. */
-export function hmacReference(key: Uint8Array, value: string): string {
+export function hmacReference(key: Uint8Array | KeyObject, value: string): string {
   return `hmac-sha256:${createHmac('sha256', key).update(value).digest().subarray(0, 16).toString('base64url')}`;
 }
 
