@@ -151,7 +151,7 @@ export const REDACT_PATHS: readonly string[] = [
 
 export interface BrokerLoggerOptions {
   level?: string;
-  /** Where lines go (default stdout). Tests pass a stream to read every line back. */
+  /** Where lines go (default stdout, asynchronously). Tests pass a stream to read every line back. */
   destination?: DestinationStream;
   base?: Record<string, unknown>;
 }
@@ -164,7 +164,10 @@ export function createBrokerLogger(opts: BrokerLoggerOptions = {}): Logger {
     redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return opts.destination === undefined ? pino(options) : pino(options, opts.destination);
+  // stdout written asynchronously: under load sonic-boom coalesces the lines queued behind a
+  // write in flight instead of a write(2) per line, and flushes what is left on exit. The
+  // store, not stdout, is the durable audit.
+  return pino(options, opts.destination ?? pino.destination({ dest: 1, sync: false }));
 }
 
 /**

@@ -569,7 +569,14 @@ export class Broker {
     at: string,
     leaseId?: string,
   ): SightingDelta {
-    return { credential, spiffeId: caller.id.toString(), at, decision, issuerKind: caller.issuer.kind, leaseId };
+    return {
+      credential,
+      spiffeId: caller.id.toString(),
+      at,
+      decision,
+      issuerKind: caller.issuer.kind,
+      leaseId,
+    };
   }
 
   /** Stores then logs one decision; a store failure fails the request (503 AUDIT_UNAVAILABLE). */

@@ -493,6 +493,9 @@ export async function createBrokerRuntime(
         ...(deps.logDestination === undefined ? {} : { destination: deps.logDestination }),
       });
     const env = deps.env ?? process.env;
+    // The last lines (closing, flushed writes) reach the destination before close resolves.
+    if (deps.logger === undefined)
+      cleanups.push(() => new Promise<void>((done) => logger.flush(() => done())));
 
     // Workload API (serving SVID and/or trust bundles)
     let x509Source = deps.x509Source;

@@ -99,6 +99,9 @@ export async function createServer(config: ServeConfig, deps: ServerDeps = {}): 
         base: { component: 'meshbridge-serve' },
         ...(deps.logDestination === undefined ? {} : { destination: deps.logDestination }),
       });
+    // The last lines (closing, flushed writes) reach the destination before close resolves.
+    if (deps.logger === undefined)
+      cleanups.push(() => new Promise<void>((done) => logger.flush(() => done())));
     let store = deps.store;
     if (store === undefined) {
       const opened = await openStore(config.store, { env, cwd: config.baseDir });
