@@ -90,24 +90,30 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { deserialize } = require('node:v8');
 ${RUNNER_SOURCE}
 let run;
-let openError;
-try {
+let db;
+// Opened on the first batch, and again after a failed open: a store that was briefly
+// unreachable recovers without a restart.
+function open() {
   const Database = require(workerData.driver);
-  const db = new Database(workerData.path, { timeout: workerData.busyTimeoutMs });
-  db.pragma('journal_mode = WAL');
-  db.pragma('foreign_keys = ON');
-  run = makeRunner(db);
-  parentPort.once('close', () => db.close());
-} catch (e) {
-  openError = e;
+  const conn = new Database(workerData.path, { timeout: workerData.busyTimeoutMs });
+  try {
+    conn.pragma('journal_mode = WAL');
+    conn.pragma('foreign_keys = ON');
+    run = makeRunner(conn);
+    db = conn;
+  } catch (e) {
+    conn.close();
+    throw e;
+  }
 }
+parentPort.once('close', () => db && db.close());
 parentPort.on('message', (m) => {
   if (m.close) {
     parentPort.close();
     return;
   }
   try {
-    if (openError !== undefined) throw openError;
+    if (run === undefined) open();
     parentPort.postMessage({ id: m.id, changes: run(deserialize(new Uint8Array(m.writes))) });
   } catch (e) {
     parentPort.postMessage({ id: m.id, error: { message: String(e && e.message), code: e && typeof e.code === 'string' ? e.code : undefined, mismatch: e && e.mismatch } });
@@ -147,7 +153,7 @@ export class SqliteWriterThread {
     { resolve: (c: number[]) => void; reject: (e: Error) => void }
   >();
   private nextId = 0;
-  private failure: Error | undefined;
+  private closed = false;
 
   constructor(
     private readonly path: string,
@@ -156,7 +162,7 @@ export class SqliteWriterThread {
 
   /** Runs `writes` in one IMMEDIATE transaction on the writer thread; resolves with each one's changes. */
   run(writes: readonly SqliteWrite[]): Promise<number[]> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error('the SQLite writer thread is closed'));
     const worker = this.start();
     const id = this.nextId++;
     return new Promise<number[]>((resolve, reject) => {
@@ -175,10 +181,9 @@ export class SqliteWriterThread {
 
   /** Lets the batches in flight finish, then stops the thread. */
   async close(): Promise<void> {
+    this.closed = true;
     const worker = this.worker;
     if (worker === undefined) return;
-    this.worker = undefined;
-    this.failure ??= new Error('the SQLite writer thread is closed');
     const exited = new Promise<void>((done) => worker.once('exit', () => done()));
     worker.ref();
     worker.postMessage({ close: true });
@@ -196,16 +201,23 @@ export class SqliteWriterThread {
       },
     });
     worker.on('message', (m: Reply) => this.settle(m));
-    worker.on('error', (err) => this.fail(err));
-    worker.on('exit', (code) =>
-      this.fail(
-        new Error(
-          code === 0
-            ? 'the SQLite writer thread is closed'
-            : `the SQLite writer thread exited with code ${code}`,
-        ),
-      ),
-    );
+    let crash: Error | undefined;
+    worker.on('error', (err) => {
+      crash = err;
+    });
+    // A thread that died takes its batches in flight with it (they fail, nothing of them
+    // committed); the next batch starts a new one.
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.worker = undefined;
+      this.failPending(
+        crash ??
+          new Error(
+            code === 0
+              ? 'the SQLite writer thread is closed'
+              : `the SQLite writer thread exited with code ${code}`,
+          ),
+      );
+    });
     worker.unref();
     this.worker = worker;
     return worker;
@@ -224,8 +236,7 @@ export class SqliteWriterThread {
       );
   }
 
-  private fail(err: Error): void {
-    this.failure ??= err;
+  private failPending(err: Error): void {
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }
