@@ -1,5 +1,5 @@
 // The credential broker under load, beside bare baselines on the same machine in the same run:
-//   npx tsx bench/broker.ts [--duration 5] [--rounds 3] [--connections 64] [--no-handshakes]
+//   npx tsx bench/broker.ts [--duration 5] [--rounds 3] [--connections 64] [--no-handshakes] [--store postgres://...]
 //
 // 1. JWT-SVID -> ephemeral credential (POST /v1/credentials/:name, keep-alive, 64 connections):
 //    requests/s and p99 beside a bare fastify HTTPS route with the same certificate.
@@ -8,10 +8,9 @@
 //    for every request) beside a bare node `https` server with the same certificates.
 //
 // Each server runs in its own process (this file with --serve), so the load generator does not
-// share its event loop. BENCH_SYNC=NORMAL runs the broker's SQLite connection with
-// synchronous=NORMAL instead of the store's FULL (durable across a crash of the broker, not
-// across a power cut), to show what the fsync per group commit costs. The broker writes leases and audit records to a SQLite file and its
-// JSON log lines to /dev/null: everything a real request does, but the terminal.
+// share its event loop. The broker writes leases and audit records to a SQLite file (its
+// writer thread, synchronous=FULL), or to the PostgreSQL of --store, and its JSON log lines
+// (the production logger) to /dev/null: everything a real request does, but the terminal.
 import { type ChildProcess, fork } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +21,6 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import Fastify from 'fastify';
-import { sql } from 'kysely';
 import pino from 'pino';
 import { createBrokerLogger } from '../src/credential-broker/audit.js';
 import { parseBrokerConfig } from '../src/credential-broker/config.js';
@@ -44,6 +42,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
     'no-handshakes': { type: 'boolean', default: false },
+    store: { type: 'string' },
     connections: { type: 'string', default: '64' },
   },
 });
@@ -64,9 +63,7 @@ async function serve(kind: string, dir: string): Promise<void> {
       baseDir: dir,
       env: {},
     });
-    const store = await openStore(files('bench.db'));
-    const sync = process.env.BENCH_SYNC;
-    if (sync === 'NORMAL' || sync === 'FULL') await sql.raw(`PRAGMA synchronous = ${sync}`).execute(store.db);
+    const store = await openStore(process.env.BENCH_STORE || files('bench.db'));
     const server = await createBrokerServer(config, {
       store,
       // The logger `broker serve` builds (redaction included), writing to /dev/null.
@@ -142,6 +139,7 @@ function usage(child: ChildProcess): Promise<Usage> {
 function startServer(kind: string, dir: string): Promise<{ child: ChildProcess; url: string }> {
   const child = fork(new URL(import.meta.url).pathname, ['--serve', kind, '--dir', dir], {
     execArgv: process.execArgv,
+    env: { ...process.env, BENCH_STORE: args.store ?? '' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((done, fail) => {
