@@ -98,10 +98,21 @@ describe('createBackend', () => {
     ['a Vault address that is not a URL', { type: 'vault', address: 'vault:8200', token: 't' }],
     ['a negative timeout', { type: 'aws-secrets-manager', requestTimeoutMs: -1 }],
     ['a short signing key', { type: 'ephemeral', signingKey: 'c2hvcnQ=' }],
+    ['an ephemeral value index of zero', { type: 'ephemeral', remember: 0 }],
   ])('refuses %s with BACKEND_CONFIG_INVALID', (_name, config) => {
     expect(Value.Check(BackendConfigSchema, config)).toBe(false);
     expect(errorOf(() => validateBackendConfig(config)).code).toBe('BACKEND_CONFIG_INVALID');
     expect(errorOf(() => createBackend(config as never)).code).toBe('BACKEND_CONFIG_INVALID');
+  });
+
+  it('hands the ephemeral value-index size on to the backend', async () => {
+    const eph = createBackend({ type: 'ephemeral', remember: 1 });
+    const spec = { type: 'ephemeral', kind: 'api-key' } as const;
+    const issue = () =>
+      eph.issue({ credential: 'k', spec, subject: 'spiffe://example.org/a', ttlSeconds: 60, leaseId: 'l' });
+    const first = await issue();
+    await issue();
+    expect(eph.checkValue(first.secret.api_key as string).status).toBe('unknown');
   });
 
   it('gives a rotating store only for backends that hold static keys', () => {
