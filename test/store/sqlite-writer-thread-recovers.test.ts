@@ -3,13 +3,13 @@
  * batches it held, and the next batch runs on a new one; a database file that cannot be
  * opened fails batches until it can, then works without a restart.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SqliteWriterThread } from '../../src/store/sqlite-writer.js';
+import { SqliteWriterThread, WRITER_NICE } from '../../src/store/sqlite-writer.js';
 
 const insert = (name: string) => ({ insert: { into: 't', columns: ['name'], rows: [[name]] } });
 
@@ -74,6 +74,24 @@ describe('SqliteWriterThread', () => {
     expect(await thread.run([insert('x')])).toEqual([1]);
     expect(names(later)).toEqual(['x']);
   });
+
+  it.runIf(process.platform === 'linux')(
+    'runs below the event loop: the writer thread has a higher nice value than the process',
+    async () => {
+      const niceOfThreads = () =>
+        readdirSync('/proc/self/task').map((tid) => {
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+          // Fields after the parenthesised name; nice is field 19 of stat(5).
+          return { tid: Number(tid), nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) };
+        });
+      const before = new Set(niceOfThreads().map((t) => t.tid));
+      thread = new SqliteWriterThread(database(), 1000);
+      await thread.run([insert('a')]);
+      const started = niceOfThreads().filter((t) => !before.has(t.tid));
+      expect(started.map((t) => t.nice)).toContain(WRITER_NICE);
+      expect(niceOfThreads().find((t) => t.tid === process.pid)?.nice).toBeLessThan(WRITER_NICE);
+    },
+  );
 
   it('reports a failing statement with its SQLite code and commits nothing of the batch', async () => {
     const path = database();
