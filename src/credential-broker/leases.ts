@@ -14,7 +14,7 @@
  * The sweeper also runs in one process at a time: a PostgreSQL advisory lock, or on
  * SQLite a lock row with an expiry.
  */
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type Compilable, type Kysely, type Selectable, sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Clock } from '../spiffe/errors.js';
 import { ADVISORY_LOCK_NAMESPACE, type Store } from '../store/index.js';
@@ -186,22 +186,32 @@ export class LeaseManager {
       .where('revoked_at', 'is', null)
       .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]));
     if (dueOnly) q = q.where('expires_at', '<=', now);
-    const res = await q.executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) return undefined;
+    if ((await this.write(q)) !== 1) return undefined;
     return this.get(id);
   }
 
+  /**
+   * One write through the store's batch path, as leases and audit records go: on SQLite
+   * the writer thread's connection, so it never waits on that thread's lock with the
+   * event loop blocked in SQLite's busy handler. Returns the rows it changed.
+   */
+  private async write(q: Compilable): Promise<number> {
+    const [changed] = await this.o.store.batch([{ query: q.compile() }]);
+    return changed ?? 0;
+  }
+
   private async releaseClaim(id: string, error: string): Promise<void> {
-    await this.db
-      .updateTable('broker_leases')
-      .set({
-        claimed_by: null,
-        claimed_until: new Date(this.o.clock().getTime() + this.retryMs).toISOString(),
-        revoke_error: error.slice(0, 500),
-      })
-      .where('id', '=', id)
-      .where('claimed_by', '=', this.o.instance)
-      .execute();
+    await this.write(
+      this.db
+        .updateTable('broker_leases')
+        .set({
+          claimed_by: null,
+          claimed_until: new Date(this.o.clock().getTime() + this.retryMs).toISOString(),
+          revoke_error: error.slice(0, 500),
+        })
+        .where('id', '=', id)
+        .where('claimed_by', '=', this.o.instance),
+    );
   }
 
   /**
@@ -347,18 +357,19 @@ export class LeaseManager {
     }
     const now = this.now();
     const until = new Date(this.o.clock().getTime() + this.claimMs).toISOString();
-    await this.db
-      .insertInto('broker_locks')
-      .values({ name: SQLITE_LOCK_NAME, holder: this.o.instance, until })
-      .onConflict((oc) =>
-        oc
-          .column('name')
-          .doUpdateSet({ holder: sql`excluded.holder`, until: sql`excluded.until` })
-          .where((eb) =>
-            eb.or([eb('broker_locks.until', '<', now), eb('broker_locks.holder', '=', this.o.instance)]),
-          ),
-      )
-      .execute();
+    await this.write(
+      this.db
+        .insertInto('broker_locks')
+        .values({ name: SQLITE_LOCK_NAME, holder: this.o.instance, until })
+        .onConflict((oc) =>
+          oc
+            .column('name')
+            .doUpdateSet({ holder: sql`excluded.holder`, until: sql`excluded.until` })
+            .where((eb) =>
+              eb.or([eb('broker_locks.until', '<', now), eb('broker_locks.holder', '=', this.o.instance)]),
+            ),
+        ),
+    );
     const held = await this.db
       .selectFrom('broker_locks')
       .select('holder')
@@ -368,11 +379,12 @@ export class LeaseManager {
     try {
       return await fn();
     } finally {
-      await this.db
-        .deleteFrom('broker_locks')
-        .where('name', '=', SQLITE_LOCK_NAME)
-        .where('holder', '=', this.o.instance)
-        .execute();
+      await this.write(
+        this.db
+          .deleteFrom('broker_locks')
+          .where('name', '=', SQLITE_LOCK_NAME)
+          .where('holder', '=', this.o.instance),
+      );
     }
   }
 
