@@ -345,11 +345,8 @@ class BoundedMap<K, V> extends Map<K, V> {
     super();
   }
 
+  /** Keys are expected to be new (random ids, HMACs of random values); a repeated one is only forgotten sooner. */
   remember(key: K, value: V): void {
-    if (this.has(key)) {
-      this.set(key, value);
-      return;
-    }
     const evicted = this.ring[this.next];
     if (evicted !== undefined) this.delete(evicted);
     if (this.ring.length < this.max) this.ring.push(key);
