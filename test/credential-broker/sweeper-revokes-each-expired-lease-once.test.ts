@@ -57,12 +57,6 @@ async function seedLeases(n: Node, count: number, ttlSeconds: number): Promise<s
       purpose: null,
       issued_at: now.toISOString(),
       expires_at: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
-      revoked_at: null,
-      revoke_reason: null,
-      revoked_by: null,
-      claimed_by: null,
-      claimed_until: null,
-      revoke_error: null,
     });
   }
   await Promise.all(rows.map((r) => n.writer.write({ leases: [r] })));

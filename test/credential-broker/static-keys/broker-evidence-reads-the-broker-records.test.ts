@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { auditRow, newAuditId } from '../../../src/credential-broker/audit.js';
 import { newLeaseId } from '../../../src/credential-broker/leases.js';
 import { brokerEvidence } from '../../../src/credential-broker/static-keys/index.js';
-import { BatchWriter } from '../../../src/credential-broker/writer.js';
+import { BatchWriter, type NewLease } from '../../../src/credential-broker/writer.js';
 import { openStore, type Store } from '../../../src/store/index.js';
 import { type FreshTarget, PG_SKIPPED, TARGETS } from '../../store/targets.js';
 
@@ -17,7 +17,7 @@ const WEB = 'spiffe://example.org/ns/shop/sa/web';
 const OLD = 'spiffe://example.org/ns/legacy/sa/cron';
 const T = (h: number) => new Date(Date.UTC(2026, 2, 1, h)).toISOString();
 
-function lease(spiffeId: string, credential: string, reference: string, at: string) {
+function lease(spiffeId: string, credential: string, reference: string, at: string): NewLease {
   return {
     id: newLeaseId(),
     spiffe_id: spiffeId,
@@ -32,12 +32,6 @@ function lease(spiffeId: string, credential: string, reference: string, at: stri
     purpose: null,
     issued_at: at,
     expires_at: new Date(Date.parse(at) + 300_000).toISOString(),
-    revoked_at: null,
-    revoke_reason: null,
-    revoked_by: null,
-    claimed_by: null,
-    claimed_until: null,
-    revoke_error: null,
   };
 }
 
