@@ -19,7 +19,6 @@ import {
   type AuditActor,
   type AuditRecord,
   auditLogger,
-  auditRow,
   logAudit,
   newAuditId,
 } from './audit.js';
@@ -373,7 +372,7 @@ export class Broker {
             expires_at: expiresAt.toISOString(),
           },
         ],
-        audits: [auditRow(audit)],
+        audits: [audit],
         sightings: [this.sighting(caller, credential.name, 'allow', base.at, leaseId)],
       });
     } catch (err) {
@@ -577,7 +576,7 @@ export class Broker {
   private async record(audit: AuditRecord, sighting?: SightingDelta, backendMs?: number): Promise<void> {
     try {
       await this.writer.write({
-        audits: [auditRow(audit)],
+        audits: [audit],
         ...(sighting === undefined ? {} : { sightings: [sighting] }),
       });
     } catch (err) {

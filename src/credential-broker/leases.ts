@@ -18,7 +18,7 @@ import { type Compilable, type Kysely, type Selectable, sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Clock } from '../spiffe/errors.js';
 import { ADVISORY_LOCK_NAMESPACE, type Store } from '../store/index.js';
-import { type AuditRecord, auditLogger, auditRow, logAudit, newAuditId, timeOrderedId } from './audit.js';
+import { type AuditRecord, auditLogger, logAudit, newAuditId, timeOrderedId } from './audit.js';
 import type { CredentialBackend } from './backends/index.js';
 import type { BrokerLeasesTable, BrokerTables } from './schema.js';
 import { brokerDb } from './schema.js';
@@ -265,7 +265,7 @@ export class LeaseManager {
     try {
       await this.o.writer.write({
         revocations: [{ id, claimedBy: this.o.instance, revokedAt: at, reason }],
-        audits: [auditRow(audit)],
+        audits: [audit],
       });
     } catch (err) {
       await this.releaseClaim(id, `revoked downstream but not recorded: ${(err as Error).message}`).catch(

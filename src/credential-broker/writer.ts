@@ -8,6 +8,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { BatchStatement, Store } from '../store/index.js';
+import type { AuditRecord } from './audit.js';
 import type { BrokerAuditTable, BrokerLeasesTable, BrokerTables } from './schema.js';
 
 export interface SightingDelta {
@@ -42,7 +43,7 @@ export type NewLease = Omit<
 /** Rows that must land together (one request's lease, audit record and sighting). */
 export interface WriteSet {
   leases?: NewLease[];
-  audits?: BrokerAuditTable[];
+  audits?: AuditRecord[];
   sightings?: SightingDelta[];
   revocations?: LeaseRevocation[];
 }
@@ -178,7 +179,7 @@ export class BatchWriter implements Writer {
  * hand-off to the SQLite writer thread serialises fastest. A test checks each pair agrees.
  */
 export interface RowLayout<R> {
-  columns: readonly (keyof R & string)[];
+  columns: readonly string[];
   values(row: R): unknown[];
 }
 
@@ -197,7 +198,7 @@ export const LEASES: RowLayout<NewLease> = {
     'purpose',
     'issued_at',
     'expires_at',
-  ],
+  ] satisfies readonly (keyof NewLease)[],
   values: (r) => [
     r.id,
     r.spiffe_id,
@@ -215,7 +216,8 @@ export const LEASES: RowLayout<NewLease> = {
   ],
 };
 
-export const AUDITS: RowLayout<BrokerAuditTable> = {
+/** Audit records straight from the record (the columns of `auditRow`, without building it). */
+export const AUDITS: RowLayout<AuditRecord> = {
   columns: [
     'id',
     'at',
@@ -240,31 +242,31 @@ export const AUDITS: RowLayout<BrokerAuditTable> = {
     'purpose',
     'actor',
     'client_address',
-  ],
+  ] satisfies readonly (keyof BrokerAuditTable)[],
   values: (r) => [
     r.id,
     r.at,
     r.instance,
-    r.request_id ?? null,
+    r.requestId ?? null,
     r.action,
     r.decision,
     r.code,
     r.reason,
     r.status,
-    r.spiffe_id ?? null,
-    r.presented_identity ?? null,
-    r.auth_method ?? null,
-    r.issuer_kind ?? null,
-    r.issuer_fingerprint ?? null,
+    r.spiffeId ?? null,
+    r.presentedIdentity ?? null,
+    r.authMethod ?? null,
+    r.issuerKind ?? null,
+    r.issuerFingerprint ?? null,
     r.credential ?? null,
-    r.policy_version ?? null,
-    r.policy_rule ?? null,
-    r.lease_id ?? null,
+    r.policyVersion ?? null,
+    r.policyRule ?? null,
+    r.leaseId ?? null,
     r.reference ?? null,
-    r.ttl_seconds ?? null,
+    r.ttlSeconds ?? null,
     r.purpose ?? null,
-    r.actor ?? null,
-    r.client_address ?? null,
+    r.actor === undefined ? null : JSON.stringify(r.actor),
+    r.clientAddress ?? null,
   ],
 };
 
@@ -280,7 +282,7 @@ export const SIGHTINGS: RowLayout<SightingRow> = {
     'denied_count',
     'last_issuer_kind',
     'last_lease_id',
-  ],
+  ] satisfies readonly (keyof SightingRow)[],
   values: (r) => [
     r.credential,
     r.spiffe_id,

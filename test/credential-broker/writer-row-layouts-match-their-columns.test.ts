@@ -1,9 +1,11 @@
 /**
  * The group-commit writer lays rows out field by field (for speed); each layout's values
- * must come in its columns' order. (Rows reaching the store and being read back on both
- * databases is proven by the sweeper and static-key evidence tests.)
+ * must come in its columns' order, and audit records must land as `auditRow` names them.
+ * (Rows reaching the store and being read back on both databases is proven by the
+ * sweeper and static-key evidence tests.)
  */
 import { describe, expect, it } from 'vitest';
+import { type AuditRecord, auditRow } from '../../src/credential-broker/audit.js';
 import { AUDITS, LEASES, type RowLayout, SIGHTINGS } from '../../src/credential-broker/writer.js';
 
 /** A row whose every field holds a value unique to that field. */
@@ -13,29 +15,54 @@ function distinct<R>(layout: RowLayout<R>): R {
 
 describe('writer row layouts', () => {
   it.each([
-    ['broker_leases', LEASES],
-    ['broker_audit', AUDITS],
-    ['broker_credential_sightings', SIGHTINGS],
-  ] as const)('%s: values come in the order of the columns', (_table, layout) => {
-    const row = distinct(layout as RowLayout<Record<string, unknown>>);
-    expect((layout as RowLayout<Record<string, unknown>>).values(row)).toEqual(
-      layout.columns.map((c) => `value of ${c}`),
-    );
+    ['broker_leases', LEASES as RowLayout<unknown>],
+    ['broker_credential_sightings', SIGHTINGS as RowLayout<unknown>],
+  ])('%s: values come in the order of the columns', (_table, layout) => {
+    expect(layout.values(distinct(layout))).toEqual(layout.columns.map((c) => `value of ${c}`));
     expect(new Set(layout.columns).size).toBe(layout.columns.length);
   });
 
-  it('leaves absent optional fields as NULL, never undefined', () => {
-    const values = AUDITS.values({
-      id: 'a',
-      at: 't',
-      instance: 'i',
+  it('broker_audit: values are auditRow of the record, in the order of the columns', () => {
+    const full: AuditRecord = {
+      id: 'aud_1',
+      at: '2026-11-23T00:00:00.000Z',
+      instance: 'broker-1',
+      requestId: 'req-1',
+      action: 'exchange',
+      decision: 'allow',
+      code: 'ALLOWED',
+      reason: 'rule web',
+      status: 200,
+      spiffeId: 'spiffe://example.org/web',
+      presentedIdentity: 'web.shop.serviceaccount.identity.linkerd.cluster.local',
+      authMethod: 'jwt',
+      issuerKind: 'spire',
+      issuerFingerprint: 'sha256:ab',
+      credential: 'orders-db',
+      policyVersion: 'v1',
+      policyRule: 'web',
+      leaseId: 'lse_1',
+      reference: 'ephemeral:password:hmac',
+      ttlSeconds: 300,
+      purpose: 'nightly',
+      actor: { sub: 'alice', verified: false, type: 'urn:ietf:params:oauth:token-type:jwt' },
+      clientAddress: '127.0.0.1',
+    };
+    const sparse: AuditRecord = {
+      id: 'aud_2',
+      at: full.at,
+      instance: 'broker-1',
       action: 'issue',
       decision: 'deny',
-      code: 'C',
-      reason: 'r',
+      code: 'POLICY_DENIED',
+      reason: 'no rule',
       status: 403,
-    } as Parameters<typeof AUDITS.values>[0]);
-    expect(values).not.toContain(undefined);
-    expect(values.filter((v) => v === null)).toHaveLength(AUDITS.columns.length - 8);
+    };
+    for (const record of [full, sparse]) {
+      const row = auditRow(record) as unknown as Record<string, unknown>;
+      expect(AUDITS.values(record)).toEqual(AUDITS.columns.map((c) => row[c]));
+      expect(AUDITS.values(record)).not.toContain(undefined);
+    }
+    expect(AUDITS.columns).toEqual(Object.keys(auditRow(full)));
   });
 });

@@ -5,7 +5,7 @@
  * Rows are written through the broker's own group-commit writer.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { auditRow, newAuditId } from '../../../src/credential-broker/audit.js';
+import { newAuditId } from '../../../src/credential-broker/audit.js';
 import { newLeaseId } from '../../../src/credential-broker/leases.js';
 import { brokerEvidence } from '../../../src/credential-broker/static-keys/index.js';
 import { BatchWriter, type NewLease } from '../../../src/credential-broker/writer.js';
@@ -66,7 +66,7 @@ describe.each(TARGETS)('broker evidence on $name', (target) => {
       ],
       // The policy no longer names the credential: the broker audits the denial, no sighting.
       audits: [
-        auditRow({
+        {
           id: newAuditId(),
           at: T(8),
           instance: 'b1',
@@ -77,7 +77,7 @@ describe.each(TARGETS)('broker evidence on $name', (target) => {
           status: 404,
           spiffeId: OLD,
           credential: 'orders-db',
-        }),
+        },
       ],
     });
   });
