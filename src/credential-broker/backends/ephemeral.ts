@@ -178,8 +178,6 @@ export class EphemeralBackend implements CredentialBackend {
   private readonly clock: Clock;
   /** HMAC reference of a password/API key -> what was minted (the newest `remember`). */
   private readonly byValue: BoundedMap<string, Minted>;
-  /** Ids minted here (token jti included) -> expiry in ms (the newest `remember`). */
-  private readonly expiries: BoundedMap<string, number>;
   /** Revoked id -> until when to remember it (ms). */
   private readonly revoked = new Map<string, number>();
   private lastPrune = 0;
@@ -203,7 +201,6 @@ export class EphemeralBackend implements CredentialBackend {
     this.maxTtlMs = (options.maxTtlSeconds ?? 24 * 3600) * 1000;
     const remember = Math.max(1, options.remember ?? 100_000);
     this.byValue = new BoundedMap(remember);
-    this.expiries = new BoundedMap(remember);
     this.clock = options.clock ?? systemClock;
   }
 
@@ -224,8 +221,8 @@ export class EphemeralBackend implements CredentialBackend {
     this.prune(nowMs);
     if (spec.kind === 'token') return this.issueToken(request, spec, nowMs);
     const value = mintValue(spec);
-    const id = `eph_${randomId()}`;
     const expiresAt = nowMs + ttl * 1000;
+    const id = expiringId('eph_', expiresAt);
     const reference = hmacReference(this.referenceKey, value);
     this.byValue.remember(reference, {
       id,
@@ -233,7 +230,6 @@ export class EphemeralBackend implements CredentialBackend {
       subject: request.subject,
       expiresAt,
     });
-    this.expiries.remember(id, expiresAt);
     const secret: Record<string, string> =
       spec.kind === 'password'
         ? spec.username === undefined
@@ -260,12 +256,11 @@ export class EphemeralBackend implements CredentialBackend {
       cred: request.credential,
       iat,
       exp: iat + request.ttlSeconds,
-      jti: randomId(),
+      jti: expiringId('', (iat + request.ttlSeconds) * 1000),
     };
     if (spec.audience !== undefined) claims.aud = spec.audience;
     if (this.keyId !== undefined) claims.kid = this.keyId;
     const token = signEphemeralToken(claims, this.signingKey);
-    this.expiries.remember(claims.jti, claims.exp * 1000);
     return {
       secret: { token },
       expiresAt: new Date(claims.exp * 1000),
@@ -281,7 +276,7 @@ export class EphemeralBackend implements CredentialBackend {
         'an ephemeral lease id is a non-empty string of at most 256 characters',
       );
     const now = this.clock().getTime();
-    const until = this.expiries.get(backendLeaseId) ?? now + this.maxTtlMs;
+    const until = expiryOf(backendLeaseId) ?? now + this.maxTtlMs;
     if (until > now) this.revoked.set(backendLeaseId, until);
   }
 
@@ -318,7 +313,6 @@ export class EphemeralBackend implements CredentialBackend {
 
   async close(): Promise<void> {
     this.byValue.clear();
-    this.expiries.clear();
     this.revoked.clear();
   }
 
@@ -327,9 +321,24 @@ export class EphemeralBackend implements CredentialBackend {
     this.lastPrune = now;
     for (const [ref, minted] of this.byValue)
       if (minted.expiresAt + KEEP_EXPIRED_MS <= now) this.byValue.delete(ref);
-    for (const [id, until] of this.expiries) if (until + KEEP_EXPIRED_MS <= now) this.expiries.delete(id);
     for (const [id, until] of this.revoked) if (until <= now) this.revoked.delete(id);
   }
+}
+
+/**
+ * An id that carries its credential's expiry (ms, base 36, before the dot), so a
+ * revocation knows how long to hold without a record per credential minted.
+ */
+function expiringId(prefix: string, expiresAtMs: number): string {
+  return `${prefix}${expiresAtMs.toString(36)}.${randomId()}`;
+}
+
+/** The expiry an {@link expiringId} carries; undefined for ids minted otherwise. */
+function expiryOf(id: string): number | undefined {
+  const m = /^(?:eph_)?([0-9a-z]{1,11})\./.exec(id);
+  if (m === null) return undefined;
+  const ms = Number.parseInt(m[1]!, 36);
+  return Number.isSafeInteger(ms) ? ms : undefined;
 }
 
 /**

@@ -175,6 +175,25 @@ describe('ephemeral signed tokens', () => {
     expect(backend.isRevoked(issued.backendLeaseId as string)).toBe(true);
   });
 
+  it('hold a revocation exactly until the credential expires (the id carries its expiry); unknown ids for maxTtl', async () => {
+    const { clock, advance } = fixedClock();
+    const backend = new EphemeralBackend({ clock, signingKey: key, maxTtlSeconds: 3600 });
+    const password = await backend.issue(request({ type: 'ephemeral', kind: 'password' }, 60));
+    const token = await backend.issue(request({ type: 'ephemeral', kind: 'token' }, 120));
+    for (const issued of [password, token]) await backend.revoke(issued.backendLeaseId as string);
+    await backend.revoke('minted-by-another-version');
+    advance(59);
+    expect(backend.isRevoked(password.backendLeaseId as string)).toBe(true);
+    advance(1);
+    expect(backend.isRevoked(password.backendLeaseId as string)).toBe(false); // expired anyway
+    expect(backend.isRevoked(token.backendLeaseId as string)).toBe(true);
+    advance(60);
+    expect(backend.isRevoked(token.backendLeaseId as string)).toBe(false);
+    expect(backend.isRevoked('minted-by-another-version')).toBe(true);
+    advance(3600);
+    expect(backend.isRevoked('minted-by-another-version')).toBe(false);
+  });
+
   const { clock } = fixedClock();
   const good = signEphemeralToken(
     { v: 1, sub: subject, cred: 'c', iat: T0.getTime() / 1000, exp: T0.getTime() / 1000 + 60, jti: 'j' },
