@@ -62,34 +62,6 @@ export function newAuditId(): string {
   return timeOrderedId('aud_');
 }
 
-export function auditRow(r: AuditRecord): BrokerAuditTable {
-  return {
-    id: r.id,
-    at: r.at,
-    instance: r.instance,
-    request_id: r.requestId ?? null,
-    action: r.action,
-    decision: r.decision,
-    code: r.code,
-    reason: r.reason,
-    status: r.status,
-    spiffe_id: r.spiffeId ?? null,
-    presented_identity: r.presentedIdentity ?? null,
-    auth_method: r.authMethod ?? null,
-    issuer_kind: r.issuerKind ?? null,
-    issuer_fingerprint: r.issuerFingerprint ?? null,
-    credential: r.credential ?? null,
-    policy_version: r.policyVersion ?? null,
-    policy_rule: r.policyRule ?? null,
-    lease_id: r.leaseId ?? null,
-    reference: r.reference ?? null,
-    ttl_seconds: r.ttlSeconds ?? null,
-    purpose: r.purpose ?? null,
-    actor: r.actor === undefined ? null : JSON.stringify(r.actor),
-    client_address: r.clientAddress ?? null,
-  };
-}
-
 export function auditFromRow(row: BrokerAuditTable): AuditRecord {
   const out: AuditRecord = {
     id: row.id,

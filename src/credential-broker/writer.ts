@@ -216,7 +216,7 @@ export const LEASES: RowLayout<NewLease> = {
   ],
 };
 
-/** Audit records straight from the record (the columns of `auditRow`, without building it). */
+/** Audit records as stored: the one mapping from record to row (`auditFromRow` reads them back). */
 export const AUDITS: RowLayout<AuditRecord> = {
   columns: [
     'id',

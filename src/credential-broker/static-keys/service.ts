@@ -756,11 +756,7 @@ export class StaticKeyLedger {
         `the ledger does not know which version of ${formatLocation(key.location)} to restore`,
       );
     const description = await backend.store.describe(backend.location);
-    if (description.pending !== null)
-      return refuse({
-        code: 'DOWNSTREAM_ROTATION_PENDING',
-        message: `${formatLocation(key.location)} has a rotation in flight that this ledger did not start; finish or undo it first`,
-      });
+    if (description.pending !== null) return refuse(foreignRotation(key));
     const claimed = await writeKey(this.store, {
       name,
       expectVersion: key.version,
@@ -841,11 +837,7 @@ export class StaticKeyLedger {
       });
     const backend = this.backendOf(key) as { store: RotatingSecretStore; location: string };
     const description = await backend.store.describe(backend.location);
-    if (description.pending !== null)
-      return refuse({
-        code: 'DOWNSTREAM_ROTATION_PENDING',
-        message: `${formatLocation(key.location)} has a rotation in flight that this ledger did not start; finish or undo it first`,
-      });
+    if (description.pending !== null) return refuse(foreignRotation(key));
     const claimed = await writeKey(this.store, {
       name,
       expectVersion: key.version,
@@ -1408,4 +1400,12 @@ function seconds(value: number | undefined, fallback: number, what: string): num
   if (!Number.isFinite(value) || value < 1)
     throw new StaticKeyError('STATIC_KEY_SETTING_INVALID', `${what} must be at least 1s`);
   return Math.floor(value);
+}
+
+/** The refusal when downstream holds a rotation this ledger did not start. */
+function foreignRotation(key: StaticKey): Blocker {
+  return {
+    code: 'DOWNSTREAM_ROTATION_PENDING',
+    message: `${formatLocation(key.location)} has a rotation in flight that this ledger did not start; finish or undo it first`,
+  };
 }
