@@ -61,63 +61,37 @@ export function createPki(): Pki {
   const spire = createDevCa(TrustDomain.parse('example.org'));
   const foreign = createDevCa(TrustDomain.parse('evil.org'));
 
-  // Istio plug-in CA: self-signed root, intermediate (the istiod signing cert), no SPIFFE URIs on CAs.
-  const rootKeys = keyPair();
-  const rootIssuer: Issuer = { subject: 'O=cluster.local,CN=Root CA', ...rootKeys };
-  const istioRoot = issueCertificate(
-    {
-      subject: rootIssuer.subject,
-      publicKey: rootKeys.publicKey,
-      notBefore: new Date(now - MIN),
-      notAfter: new Date(now + 3650 * DAY),
-      ca: true,
-      keyUsage: ['keyCertSign', 'cRLSign'],
-    },
-    rootIssuer,
-  );
-  const interKeys = keyPair();
-  const istioIssuer: Issuer = { subject: 'O=cluster.local,CN=Intermediate CA', ...interKeys };
-  const istioIntermediate = issueCertificate(
-    {
-      subject: istioIssuer.subject,
-      publicKey: interKeys.publicKey,
-      notBefore: new Date(now - MIN),
-      notAfter: new Date(now + 365 * DAY),
-      ca: true,
-      keyUsage: ['keyCertSign', 'cRLSign'],
-    },
-    rootIssuer,
-  );
+  /** A CA certificate for `subject`, signed by `signer` (itself when omitted), valid `days`. */
+  const ca = (subject: string, days: number, signer?: Issuer, pathLen?: number) => {
+    const keys = keyPair();
+    const issuer: Issuer = { subject, ...keys };
+    const cert = issueCertificate(
+      {
+        subject,
+        publicKey: keys.publicKey,
+        notBefore: new Date(now - MIN),
+        notAfter: new Date(now + days * DAY),
+        ca: true,
+        ...(pathLen === undefined ? {} : { pathLen }),
+        keyUsage: ['keyCertSign', 'cRLSign'],
+      },
+      signer ?? issuer,
+    );
+    return { issuer, cert };
+  };
 
+  // Istio plug-in CA: self-signed root, intermediate (the istiod signing cert), no SPIFFE URIs on CAs.
+  const root = ca('O=cluster.local,CN=Root CA', 3650);
+  const inter = ca('O=cluster.local,CN=Intermediate CA', 365, root.issuer);
   // Linkerd: anchor CN=root.linkerd.cluster.local -> issuer CN=identity.linkerd.cluster.local (pathlen 0).
-  const anchorKeys = keyPair();
-  const anchorIssuer: Issuer = { subject: 'CN=root.linkerd.cluster.local', ...anchorKeys };
-  const linkerdAnchor = issueCertificate(
-    {
-      subject: anchorIssuer.subject,
-      publicKey: anchorKeys.publicKey,
-      notBefore: new Date(now - MIN),
-      notAfter: new Date(now + 3650 * DAY),
-      ca: true,
-      pathLen: 1,
-      keyUsage: ['keyCertSign', 'cRLSign'],
-    },
-    anchorIssuer,
-  );
-  const lIssuerKeys = keyPair();
-  const linkerdIssuer: Issuer = { subject: 'CN=identity.linkerd.cluster.local', ...lIssuerKeys };
-  const linkerdIssuerCert = issueCertificate(
-    {
-      subject: linkerdIssuer.subject,
-      publicKey: lIssuerKeys.publicKey,
-      notBefore: new Date(now - MIN),
-      notAfter: new Date(now + 365 * DAY),
-      ca: true,
-      pathLen: 0,
-      keyUsage: ['keyCertSign', 'cRLSign'],
-    },
-    anchorIssuer,
-  );
+  const anchor = ca('CN=root.linkerd.cluster.local', 3650, undefined, 1);
+  const identity = ca('CN=identity.linkerd.cluster.local', 365, anchor.issuer, 0);
+  const istioRoot = root.cert;
+  const istioIssuer = inter.issuer;
+  const istioIntermediate = inter.cert;
+  const linkerdAnchor = anchor.cert;
+  const linkerdIssuer = identity.issuer;
+  const linkerdIssuerCert = identity.cert;
 
   const brokerSvid = mintX509Svid(spire, SpiffeId.parse(BROKER_ID), { dnsNames: ['localhost'] });
   return {
