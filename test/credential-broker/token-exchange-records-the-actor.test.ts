@@ -22,6 +22,15 @@ afterAll(async () => {
   await b?.close();
 });
 
+/** POST /oauth2/token (form-encoded) with WEB's JWT-SVID as subject token, plus `fields`. */
+function exchange(fields: Record<string, string>) {
+  return call(b.url, {
+    path: '/oauth2/token',
+    form: true,
+    body: { grant_type: GRANT, subject_token: jwtSvid(b.pki.spire, WEB), subject_token_type: JWT, ...fields },
+  });
+}
+
 async function lastAudit() {
   const row = await brokerDb(b.store)
     .selectFrom('broker_audit')
@@ -34,16 +43,7 @@ async function lastAudit() {
 
 describe('POST /oauth2/token', () => {
   it('exchanges a JWT-SVID for a short-lived token credential (form-encoded)', async () => {
-    const r = await call(b.url, {
-      path: '/oauth2/token',
-      form: true,
-      body: {
-        grant_type: GRANT,
-        subject_token: jwtSvid(b.pki.spire, WEB),
-        subject_token_type: JWT,
-        audience: 'orders-token',
-      },
-    });
+    const r = await exchange({ audience: 'orders-token' });
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({
       issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
@@ -86,17 +86,10 @@ describe('POST /oauth2/token', () => {
     });
 
     const userToken = jwtHs256(b.pki.spire, 'spiffe://example.org/user/alice');
-    await call(b.url, {
-      path: '/oauth2/token',
-      form: true,
-      body: {
-        grant_type: GRANT,
-        subject_token: jwtSvid(b.pki.spire, WEB),
-        subject_token_type: JWT,
-        audience: 'orders-token',
-        actor_token: userToken,
-        actor_token_type: 'urn:ietf:params:oauth:token-type:id_token',
-      },
+    await exchange({
+      audience: 'orders-token',
+      actor_token: userToken,
+      actor_token_type: 'urn:ietf:params:oauth:token-type:id_token',
     });
     const a = await lastAudit();
     expect(a.actor).toEqual({
@@ -153,16 +146,7 @@ describe('POST /oauth2/token', () => {
   });
 
   it('takes back a credential that is not a single token', async () => {
-    const r = await call(b.url, {
-      path: '/oauth2/token',
-      form: true,
-      body: {
-        grant_type: GRANT,
-        subject_token: jwtSvid(b.pki.spire, WEB),
-        subject_token_type: JWT,
-        audience: 'orders-db',
-      },
-    });
+    const r = await exchange({ audience: 'orders-db' });
     expect(r.status).toBe(400);
     expect(r.json).toMatchObject({ error: { code: 'TOKEN_EXCHANGE_NOT_A_TOKEN' } });
     const leases = await b.server.broker.leases.list({ credential: 'orders-db' });
