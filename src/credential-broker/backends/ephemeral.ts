@@ -22,7 +22,7 @@ import {
 import { type Clock, systemClock } from '../../spiffe/errors.js';
 import type { BackendHealth, CredentialBackend, IssuedCredential, IssueRequest } from './backend.js';
 import { BackendError } from './errors.js';
-import { BASE62, hmacReference, randomId, randomPassword, randomString } from './random.js';
+import { BASE62, hmacReference, ReferenceKey, randomId, randomPassword, randomString } from './random.js';
 import type { EphemeralCredentialSpec } from './schemas.js';
 
 export interface EphemeralTokenClaims {
@@ -172,12 +172,12 @@ export class EphemeralBackend implements CredentialBackend {
   readonly kind = 'ephemeral' as const;
   readonly name: string;
   private readonly signingKey: KeyObject;
-  private readonly referenceKey: KeyObject;
+  private readonly referenceKey: ReferenceKey;
   private readonly keyId: string | undefined;
   private readonly maxTtlMs: number;
   private readonly clock: Clock;
-  /** HMAC reference of a password/API key -> what was minted (the newest `remember`). */
-  private readonly byValue: BoundedMap<string, Minted>;
+  /** What was minted, by HMAC reference of the password/API key (the newest `remember`). */
+  private readonly byValue: MintedRing;
   /** Revoked id -> until when to remember it (ms). */
   private readonly revoked = new Map<string, number>();
   private lastPrune = 0;
@@ -191,8 +191,7 @@ export class EphemeralBackend implements CredentialBackend {
         'BACKEND_CONFIG_INVALID',
         `the ephemeral signing key must be at least ${MIN_KEY_BYTES} bytes`,
       );
-    // A KeyObject: HMAC with it skips importing raw key bytes on every issuance.
-    this.referenceKey = createSecretKey(
+    this.referenceKey = new ReferenceKey(
       Buffer.from(
         hkdfSync('sha256', this.signingKey.export(), Buffer.alloc(0), 'meshbridge ephemeral reference', 32),
       ),
@@ -200,7 +199,7 @@ export class EphemeralBackend implements CredentialBackend {
     this.keyId = options.keyId;
     this.maxTtlMs = (options.maxTtlSeconds ?? 24 * 3600) * 1000;
     const remember = Math.max(1, options.remember ?? 100_000);
-    this.byValue = new BoundedMap(remember);
+    this.byValue = new MintedRing(remember);
     this.clock = options.clock ?? systemClock;
   }
 
@@ -224,12 +223,7 @@ export class EphemeralBackend implements CredentialBackend {
     const expiresAt = nowMs + ttl * 1000;
     const id = expiringId('eph_', expiresAt);
     const reference = hmacReference(this.referenceKey, value);
-    this.byValue.remember(reference, {
-      id,
-      credential: request.credential,
-      subject: request.subject,
-      expiresAt,
-    });
+    this.byValue.remember(reference, id, request.credential, request.subject, expiresAt);
     const secret: Record<string, string> =
       spec.kind === 'password'
         ? spec.username === undefined
@@ -295,9 +289,9 @@ export class EphemeralBackend implements CredentialBackend {
 
   /** Whether a password or API key was minted here, and whether it is still good. */
   checkValue(value: string): EphemeralCheck {
-    const minted = this.byValue.get(hmacReference(this.referenceKey, value));
-    if (minted === undefined) return { status: 'unknown' };
+    const minted = this.byValue.find(hmacReference(this.referenceKey, value));
     const now = this.clock().getTime();
+    if (minted === undefined || minted.expiresAt + KEEP_EXPIRED_MS <= now) return { status: 'unknown' };
     const status = this.isRevoked(minted.id) ? 'revoked' : now >= minted.expiresAt ? 'expired' : 'active';
     return {
       status,
@@ -319,8 +313,6 @@ export class EphemeralBackend implements CredentialBackend {
   private prune(now: number): void {
     if (now - this.lastPrune < PRUNE_EVERY_MS) return;
     this.lastPrune = now;
-    for (const [ref, minted] of this.byValue)
-      if (minted.expiresAt + KEEP_EXPIRED_MS <= now) this.byValue.delete(ref);
     for (const [id, until] of this.revoked) if (until <= now) this.revoked.delete(id);
   }
 }
@@ -342,31 +334,53 @@ function expiryOf(id: string): number | undefined {
 }
 
 /**
- * A Map that forgets its oldest key once it holds `max`. The keys' order is kept in a
- * ring, not read back from the Map: walking a Map from its start after many deletions
- * steps over their tombstones every time.
+ * The newest `max` minted values, by HMAC reference, in a ring of parallel arrays.
+ * Remembering is the hot side (once per issuance: no hashing, no allocation, no Map
+ * churn for the GC); finding is the rare side (`checkValue`, a diagnostic), a scan
+ * from the newest.
  */
-class BoundedMap<K, V> extends Map<K, V> {
-  private readonly ring: (K | undefined)[] = [];
+class MintedRing {
+  private readonly references: (string | undefined)[] = [];
+  private readonly ids: string[] = [];
+  private readonly credentials: string[] = [];
+  private readonly subjects: string[] = [];
+  private readonly expiries: Float64Array;
   private next = 0;
 
   constructor(private readonly max: number) {
-    super();
+    this.expiries = new Float64Array(max);
   }
 
-  /** Keys are expected to be new (random ids, HMACs of random values); a repeated one is only forgotten sooner. */
-  remember(key: K, value: V): void {
-    const evicted = this.ring[this.next];
-    if (evicted !== undefined) this.delete(evicted);
-    if (this.ring.length < this.max) this.ring.push(key);
-    else this.ring[this.next] = key;
-    this.next = (this.next + 1) % this.max;
-    this.set(key, value);
+  remember(reference: string, id: string, credential: string, subject: string, expiresAt: number): void {
+    const i = this.next;
+    this.references[i] = reference;
+    this.ids[i] = id;
+    this.credentials[i] = credential;
+    this.subjects[i] = subject;
+    this.expiries[i] = expiresAt;
+    this.next = i + 1 === this.max ? 0 : i + 1;
   }
 
-  override clear(): void {
-    super.clear();
-    this.ring.length = 0;
+  find(reference: string): Minted | undefined {
+    const n = this.references.length;
+    for (let k = 1; k <= n; k++) {
+      const i = (this.next - k + n) % n;
+      if (this.references[i] === reference)
+        return {
+          id: this.ids[i]!,
+          credential: this.credentials[i]!,
+          subject: this.subjects[i]!,
+          expiresAt: this.expiries[i]!,
+        };
+    }
+    return undefined;
+  }
+
+  clear(): void {
+    this.references.length = 0;
+    this.ids.length = 0;
+    this.credentials.length = 0;
+    this.subjects.length = 0;
     this.next = 0;
   }
 }

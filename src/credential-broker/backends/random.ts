@@ -4,7 +4,7 @@
  * Bytes come from the CSPRNG through a pool (as Node does for randomUUID): one call
  * into OpenSSL per few hundred values instead of one per value, each byte used once.
  */
-import { createHmac, type KeyObject, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { GenerateOptions, SecretValue } from './backend.js';
 import { BackendError } from './errors.js';
 
@@ -70,9 +70,47 @@ export function randomId(bytes = 16): string {
   return randomBytesPooled(bytes).toString('base64url');
 }
 
+/** SHA-256's block size: HMAC pads the key to it. */
+const BLOCK = 64;
+
+/**
+ * The key of {@link hmacReference}: HMAC-SHA256 (RFC 2104) with its padded keys computed
+ * once. Each reference is then two one-shot SHA-256 calls into OpenSSL; `createHmac`
+ * builds and frees a native object per call, measurable at one reference per request.
+ */
+export class ReferenceKey {
+  /** K xor ipad, then room for the message. */
+  private inner: Buffer;
+  /** K xor opad, then the inner digest. */
+  private readonly outer = Buffer.alloc(BLOCK + 32);
+
+  constructor(key: Uint8Array) {
+    const k = key.length > BLOCK ? hash('sha256', key, 'buffer') : key;
+    this.inner = Buffer.alloc(BLOCK + 256);
+    for (let i = 0; i < BLOCK; i++) {
+      const b = i < k.length ? k[i]! : 0;
+      this.inner[i] = b ^ 0x36;
+      this.outer[i] = b ^ 0x5c;
+    }
+  }
+
+  /** HMAC-SHA256 of the UTF-8 bytes of `message`. */
+  mac(message: string): Buffer {
+    const length = Buffer.byteLength(message);
+    if (BLOCK + length > this.inner.length) {
+      const grown = Buffer.alloc(BLOCK + length);
+      this.inner.copy(grown, 0, 0, BLOCK);
+      this.inner = grown;
+    }
+    this.inner.write(message, BLOCK, 'utf8');
+    hash('sha256', this.inner.subarray(0, BLOCK + length), 'buffer').copy(this.outer, BLOCK);
+    return hash('sha256', this.outer, 'buffer');
+  }
+}
+
 /** `hmac-sha256:<first 16 bytes, base64url>`: names a value for audit without revealing it. */
-export function hmacReference(key: Uint8Array | KeyObject, value: string): string {
-  return `hmac-sha256:${createHmac('sha256', key).update(value).digest().subarray(0, 16).toString('base64url')}`;
+export function hmacReference(key: ReferenceKey, value: string): string {
+  return `hmac-sha256:${key.mac(value).subarray(0, 16).toString('base64url')}`;
 }
 
 /**

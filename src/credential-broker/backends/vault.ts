@@ -62,7 +62,7 @@ import {
   networkErrorCode,
   redactSecrets,
 } from './errors.js';
-import { generateNextValue, hmacReference } from './random.js';
+import { generateNextValue, hmacReference, ReferenceKey } from './random.js';
 import type { VaultCredentialSpec } from './schemas.js';
 
 export const ROTATION_MARKER_FROM = 'meshbridge-rotation-from';
@@ -132,7 +132,7 @@ export class VaultBackend implements CredentialBackend, RotatingSecretStore {
   private readonly kvMounts: string[] | undefined;
   private readonly timeout: number;
   private readonly restoreWindowSeconds: number | undefined;
-  private readonly referenceKey: Uint8Array;
+  private readonly referenceKey: ReferenceKey;
   private readonly clock: Clock;
   private readonly revoking = new Map<string, Promise<void>>();
 
@@ -145,7 +145,7 @@ export class VaultBackend implements CredentialBackend, RotatingSecretStore {
         : [...options.kvMounts].map((m) => m.replace(/^\/+|\/+$/g, '')).sort((a, b) => b.length - a.length);
     this.timeout = options.requestTimeoutMs ?? 5000;
     this.restoreWindowSeconds = options.restoreWindowSeconds;
-    this.referenceKey = options.referenceKey ?? randomBytes(32);
+    this.referenceKey = new ReferenceKey(options.referenceKey ?? randomBytes(32));
     this.clock = options.clock ?? systemClock;
     const vaultOptions: nodeVault.VaultOptions = {
       apiVersion: 'v1',
