@@ -121,6 +121,19 @@ export const REDACT_PATHS: readonly string[] = [
   '*.body',
 ];
 
+let isoMs = Number.NaN;
+let isoText = '';
+
+/** pino's `isoTime`, formatted once per millisecond: under load many lines share one. */
+export function isoTime(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoText = `,"time":"${new Date(ms).toISOString()}"`;
+  }
+  return isoText;
+}
+
 export interface BrokerLoggerOptions {
   level?: string;
   /** Where lines go (default stdout, asynchronously). Tests pass a stream to read every line back. */
@@ -134,7 +147,7 @@ export function createBrokerLogger(opts: BrokerLoggerOptions = {}): Logger {
     level: opts.level ?? 'info',
     base: { component: 'meshbridge-broker', ...opts.base },
     redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTime,
   };
   // stdout written asynchronously: under load sonic-boom coalesces the lines queued behind a
   // write in flight instead of a write(2) per line, and flushes what is left on exit. The
