@@ -8,7 +8,7 @@
  * failure after the backend issued revokes the credential downstream again and fails
  * the request, so nothing is ever handed out without its record.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { type Clock, CodedError, systemClock } from '../spiffe/errors.js';
@@ -190,7 +190,7 @@ export class Broker {
     const trust = this.trust.current();
     const audience = this.audience();
     const audKey = audience.join(' ');
-    const key = createHash('sha256').update(token).digest('base64url');
+    const key = hash('sha256', token, 'base64url');
     const hit = this.jwts.get(key);
     if (
       hit !== undefined &&
