@@ -2,11 +2,15 @@
  * `store.batch`, the group-commit path: every statement of a batch lands, or none does.
  * Three ways to run it are covered: a SQLite file (a writer thread with its own
  * connection), SQLite `:memory:` (the main connection), and PostgreSQL (one pool
- * transaction).
+ * transaction). Values cross to the writer thread as JSON when they can, through the
+ * structured serializer otherwise; both must arrive unchanged.
  */
+
+import Database from 'better-sqlite3';
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/index.js';
+import { jsonSafe } from '../../src/store/sqlite-writer.js';
 import { type FreshTarget, rejection, TARGETS } from './targets.js';
 
 const memoryCase = {
@@ -156,6 +160,59 @@ describe('store.batch on a SQLite file', () => {
     } finally {
       await a.close();
       await b.close();
+      await t.cleanup();
+    }
+  });
+});
+
+describe('store.batch hand-off to the SQLite writer thread', () => {
+  it('carries every kind of value intact, whether it crosses as JSON or through the structured serializer', async () => {
+    const t = await TARGETS[0]!.fresh();
+    const s = await openStore(t.target);
+    try {
+      await sql`CREATE TABLE kinds (k TEXT PRIMARY KEY, v ANY) STRICT`.execute(s.db);
+      const values: [string, unknown][] = [
+        ['text', 'quotes " \\ newline \n tab \t ü€😀'],
+        ['int', 42],
+        ['negative', -7],
+        ['fraction', 0.1 + 0.2],
+        ['max-safe', Number.MAX_SAFE_INTEGER],
+        ['null', null],
+        ['bytes', Buffer.from([0, 1, 2, 255])],
+        ['bigint', 2n ** 62n],
+      ];
+      const plain = values.filter(([k]) => k !== 'bytes' && k !== 'bigint');
+      expect(jsonSafe([{ insert: { into: 'kinds', columns: ['k', 'v'], rows: plain } }])).toBe(true);
+      expect(jsonSafe([{ sql: 'SELECT ?', params: [Buffer.from('x')] }])).toBe(false);
+      expect(jsonSafe([{ sql: 'SELECT ?', params: [1n] }])).toBe(false);
+      expect(jsonSafe([{ sql: 'SELECT ?', params: [Number.NaN] }])).toBe(false);
+      expect(jsonSafe([{ sql: 'SELECT ?', params: [undefined] }])).toBe(false);
+      // One batch of plain values (JSON), one with bytes and a bigint (serializer).
+      await s.batch([{ insert: { into: 'kinds', columns: ['k', 'v'], rows: plain } }]);
+      await s.batch([
+        {
+          insert: {
+            into: 'kinds',
+            columns: ['k', 'v'],
+            rows: values.filter(([k]) => k === 'bytes' || k === 'bigint'),
+          },
+        },
+      ]);
+      const reader = new Database(t.target, { readonly: true });
+      const rows = reader.prepare('SELECT k, v FROM kinds').safeIntegers(true).all() as {
+        k: string;
+        v: unknown;
+      }[];
+      reader.close();
+      const got = new Map(rows.map((r) => [r.k, r.v]));
+      for (const [k, v] of values) {
+        const stored = got.get(k);
+        if (typeof v === 'number') expect(Number(stored)).toBe(v);
+        else if (Buffer.isBuffer(v)) expect(Buffer.compare(stored as Buffer, v)).toBe(0);
+        else expect(stored).toStrictEqual(v);
+      }
+    } finally {
+      await s.close();
       await t.cleanup();
     }
   });
