@@ -18,6 +18,7 @@ import { createRequire } from 'node:module';
 import { serialize } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
+import type { BatchInsert } from './store.js';
 
 /** One write of a batch as the runner takes it (structured-cloneable). */
 export type SqliteWrite =
@@ -27,15 +28,7 @@ export type SqliteWrite =
       /** Roll the batch back unless the statement changed exactly this many rows. */
       expectChanges?: number;
     }
-  | {
-      /** Trusted identifiers (code constants), values in `columns` order; `suffix` e.g. ON CONFLICT. */
-      insert: {
-        into: string;
-        columns: readonly string[];
-        rows: readonly (readonly unknown[])[];
-        suffix?: string;
-      };
-    };
+  | BatchInsert;
 
 /** Thrown when a write with `expectChanges` changed another number of rows (the batch rolled back). */
 export class ChangeCountMismatch extends Error {

@@ -104,6 +104,8 @@ export class ReferenceKey {
     }
     this.inner.write(message, BLOCK, 'utf8');
     hash('sha256', this.inner.subarray(0, BLOCK + length), 'buffer').copy(this.outer, BLOCK);
+    // The message is usually a secret: it does not stay in this long-lived buffer.
+    this.inner.fill(0, BLOCK, BLOCK + length);
     return hash('sha256', this.outer, 'buffer');
   }
 }

@@ -35,4 +35,12 @@ describe('ReferenceKey', () => {
     );
     expect(reference).not.toContain(value);
   });
+
+  it('keeps no copy of the value it named in its reusable buffer', () => {
+    const ref = new ReferenceKey(randomBytes(32));
+    const value = 'correct-horse-battery-staple';
+    hmacReference(ref, value);
+    const inner = (ref as unknown as { inner: Buffer }).inner;
+    expect(inner.includes(value)).toBe(false);
+  });
 });
