@@ -387,17 +387,10 @@ export class Broker {
             ),
           );
       }
-      this.logger.error(
-        { audit, err: { message: (err as Error).message } },
+      throw this.auditUnavailable(
+        audit,
+        err,
         'audit/lease write failed; credential withdrawn and request failed',
-      );
-      throw new BrokerError(
-        'AUDIT_UNAVAILABLE',
-        `the audit record could not be written: ${(err as Error).message}`,
-        {
-          status: 503,
-          retryAfter: this.retryAfterSeconds,
-        },
       );
     }
     logAudit(this.auditLog, audit);
@@ -580,21 +573,20 @@ export class Broker {
         ...(sighting === undefined ? {} : { sightings: [sighting] }),
       });
     } catch (err) {
-      this.logger.error(
-        { audit, err: { message: (err as Error).message } },
-        'audit write failed; request failed',
-      );
-      throw new BrokerError(
-        'AUDIT_UNAVAILABLE',
-        `the audit record could not be written: ${(err as Error).message}`,
-        {
-          status: 503,
-          retryAfter: this.retryAfterSeconds,
-        },
-      );
+      throw this.auditUnavailable(audit, err, 'audit write failed; request failed');
     }
     logAudit(this.auditLog, audit);
     this.decided(audit, backendMs);
+  }
+
+  /** Logs the record that could not be stored, and the 503 the request fails with. */
+  private auditUnavailable(audit: AuditRecord, err: unknown, logMessage: string): BrokerError {
+    const message = (err as Error).message;
+    this.logger.error({ audit, err: { message } }, logMessage);
+    return new BrokerError('AUDIT_UNAVAILABLE', `the audit record could not be written: ${message}`, {
+      status: 503,
+      retryAfter: this.retryAfterSeconds,
+    });
   }
 
   private decided(audit: AuditRecord, backendMs?: number): void {

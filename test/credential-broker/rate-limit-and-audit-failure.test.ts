@@ -59,6 +59,20 @@ describe('limits and failures', () => {
       client: spireSvid(b.pki, 'spiffe://example.org/ns/shop/sa/intruder'),
     });
     expect(denied.status).toBe(503); // a denial that cannot be recorded fails too
+    expect(denied.json).toMatchObject({ error: { code: 'AUDIT_UNAVAILABLE' } });
+
+    // Each failure is logged at error level with the record that could not be stored.
+    const failures = b.logs.records().filter((l) => l.level === 50);
+    expect(failures.map((l) => [l.msg, (l.audit as { decision: string }).decision])).toEqual([
+      ['audit/lease write failed; credential withdrawn and request failed', 'allow'],
+      ['audit write failed; request failed', 'deny'],
+    ]);
+    const withdrawn = failures[0]!.audit as { leaseId?: string; reference?: string };
+    expect(withdrawn.leaseId).toMatch(/^lse_/);
+    // Not even the withdrawn credential's value reaches the log.
+    const logged = b.logs.text;
+    for (const value of backend.issued.filter((v) => v.length >= 16)) expect(logged).not.toContain(value);
+    expect(backend.issued.length).toBeGreaterThan(0);
   });
 
   it('tells a metrics hook about every decision, with the backend latency of issuances', async () => {
