@@ -517,69 +517,55 @@ export class StaticKeyLedger {
     by: string,
     reason: string | null,
   ): Promise<{ key: StaticKey; transition: Transition }> {
-    const started = this.clock();
-    const claimed = await writeKey(this.store, {
-      name: key.name,
-      expectVersion: key.version,
-      at: started,
+    await this.journaled({
+      key,
+      at: this.clock(),
       journal: {
         operation: 'rotate',
         fromState: key.state,
         toState: 'retired',
         backendFromVersion: description.currentVersion,
         backendTargetVersion: description.currentVersion,
-        startedAt: started,
         by,
         reason,
         evidence: { ...evidence, retirement: { action: 'delete', restoreWindowSeconds: key.restoreSeconds } },
       },
-    });
-    let result: RetireResult;
-    try {
-      result = await backend.store.retire(backend.location, { restoreWindowSeconds: key.restoreSeconds });
-    } catch (err) {
-      await this.releaseJournalIf(
-        key.name,
-        claimed,
-        backend,
-        (d) => d.pending === null && d.deleted === undefined,
-        true,
-      );
-      throw err;
-    }
-    await this.hooks.beforeLedgerUpdate?.(key.name);
-    const done = this.clock();
-    const restorableUntil = deletionDeadline(
-      key,
-      done,
-      result.expiresDownstream ? result.restorableUntil : undefined,
-    );
-    await writeKey(this.store, {
-      name: key.name,
-      expectVersion: claimed,
-      at: done,
-      clearJournal: true,
-      patch: { state: 'retired', stateSince: done, backendReference: description.reference },
-      transition: {
-        kind: 'advance',
-        from: key.state,
-        to: 'retired',
-        at: done,
-        by,
-        reason,
-        evidence: {
-          ...evidence,
-          retirement: {
-            action: 'delete',
-            deletedVersion: result.version,
-            reference: result.reference,
-            restorableUntil: restorableUntil.toISOString(),
-            ...(result.expiresDownstream ? { deletedForGoodAt: result.restorableUntil.toISOString() } : {}),
-            alreadyDeleted: !result.changed,
+      backend,
+      call: () => backend.store.retire(backend.location, { restoreWindowSeconds: key.restoreSeconds }),
+      untouched: (d) => d.pending === null && d.deleted === undefined,
+      goneIsUntouched: true,
+      outcome: (result: RetireResult, done) => {
+        const restorableUntil = deletionDeadline(
+          key,
+          done,
+          result.expiresDownstream ? result.restorableUntil : undefined,
+        );
+        return {
+          patch: { state: 'retired', stateSince: done, backendReference: description.reference },
+          transition: {
+            kind: 'advance',
+            from: key.state,
+            to: 'retired',
+            at: done,
+            by,
+            reason,
+            evidence: {
+              ...evidence,
+              retirement: {
+                action: 'delete',
+                deletedVersion: result.version,
+                reference: result.reference,
+                restorableUntil: restorableUntil.toISOString(),
+                ...(result.expiresDownstream
+                  ? { deletedForGoodAt: result.restorableUntil.toISOString() }
+                  : {}),
+                alreadyDeleted: !result.changed,
+              },
+            },
+            backendFromVersion: result.version,
+            backendToVersion: result.version,
           },
-        },
-        backendFromVersion: result.version,
-        backendToVersion: result.version,
+        };
       },
     });
     return { key: await this.get(key.name), transition: await this.lastTransition(key.name) };
@@ -595,72 +581,95 @@ export class StaticKeyLedger {
     by: string,
     reason: string | null,
   ): Promise<{ key: StaticKey; transition: Transition }> {
-    const started = this.clock();
-    const journal: JournalInput = {
-      operation: 'rotate',
-      fromState: key.state,
-      toState: to,
-      backendFromVersion: description.currentVersion,
-      startedAt: started,
-      by,
-      reason,
-      evidence,
-    };
-    const claimed = await writeKey(this.store, {
-      name: key.name,
-      expectVersion: key.version,
-      at: started,
-      journal,
+    const options: RotateOptions = { onPending: 'fail' };
+    if (this.hooks.onRotationStep !== undefined) options.onStep = this.hooks.onRotationStep;
+    await this.journaled({
+      key,
+      at: this.clock(),
+      journal: {
+        operation: 'rotate',
+        fromState: key.state,
+        toState: to,
+        backendFromVersion: description.currentVersion,
+        by,
+        reason,
+        evidence,
+      },
+      backend,
+      call: () => backend.store.rotate(backend.location, undefined, options),
+      untouched: (d) => d.pending === null && d.currentVersion === description.currentVersion,
+      outcome: (result, done) => ({
+        patch: {
+          state: to,
+          stateSince: done,
+          backendReference: description.reference,
+          currentVersion: result.newVersion,
+          previousVersion: result.previousVersion,
+          replacedAt: done,
+        },
+        transition: {
+          kind: 'advance',
+          from: key.state,
+          to,
+          at: done,
+          by,
+          reason,
+          evidence: {
+            ...evidence,
+            rotation: {
+              previousVersion: result.previousVersion,
+              newVersion: result.newVersion,
+              reference: result.reference,
+            },
+          },
+          backendFromVersion: result.previousVersion,
+          backendToVersion: result.newVersion,
+        },
+      }),
     });
-    let result: Awaited<ReturnType<RotatingSecretStore['rotate']>>;
+    return { key: await this.get(key.name), transition: await this.lastTransition(key.name) };
+  }
+
+  /**
+   * The crash-safe shape of every backend change (see the module comment): claim the key
+   * with a journal entry, make the backend call, then write its outcome and clear the
+   * journal. When the call fails, the journal goes only if the backend shows nothing
+   * changed (`untouched`), and the error is rethrown.
+   */
+  private async journaled<R>(step: {
+    key: StaticKey;
+    at: Date;
+    journal: Omit<JournalInput, 'startedAt'>;
+    backend: { store: RotatingSecretStore; location: string };
+    call: () => Promise<R>;
+    untouched: (d: SecretDescription) => boolean;
+    /** A secret gone downstream counts as untouched. */
+    goneIsUntouched?: boolean;
+    outcome: (result: R, done: Date) => { patch: KeyPatch; transition: TransitionInput };
+  }): Promise<void> {
+    const name = step.key.name;
+    const claimed = await writeKey(this.store, {
+      name,
+      expectVersion: step.key.version,
+      at: step.at,
+      journal: { ...step.journal, startedAt: step.at },
+    });
+    let result: R;
     try {
-      const options: RotateOptions = { onPending: 'fail' };
-      if (this.hooks.onRotationStep !== undefined) options.onStep = this.hooks.onRotationStep;
-      result = await backend.store.rotate(backend.location, undefined, options);
+      result = await step.call();
     } catch (err) {
-      await this.releaseJournalIf(
-        key.name,
-        claimed,
-        backend,
-        (d) => d.pending === null && d.currentVersion === description.currentVersion,
-      );
+      await this.releaseJournalIf(name, claimed, step.backend, step.untouched, step.goneIsUntouched);
       throw err;
     }
-    await this.hooks.beforeLedgerUpdate?.(key.name);
+    await this.hooks.beforeLedgerUpdate?.(name);
     const done = this.clock();
     await writeKey(this.store, {
-      name: key.name,
+      name,
       expectVersion: claimed,
       at: done,
       clearJournal: true,
-      patch: {
-        state: to,
-        stateSince: done,
-        backendReference: description.reference,
-        currentVersion: result.newVersion,
-        previousVersion: result.previousVersion,
-        replacedAt: done,
-      },
-      transition: {
-        kind: 'advance',
-        from: key.state,
-        to,
-        at: done,
-        by,
-        reason,
-        evidence: {
-          ...evidence,
-          rotation: {
-            previousVersion: result.previousVersion,
-            newVersion: result.newVersion,
-            reference: result.reference,
-          },
-        },
-        backendFromVersion: result.previousVersion,
-        backendToVersion: result.newVersion,
-      },
+      ...step.outcome(result, done),
     });
-    return { key: await this.get(key.name), transition: await this.lastTransition(key.name) };
   }
 
   /**
@@ -757,64 +766,50 @@ export class StaticKeyLedger {
       );
     const description = await backend.store.describe(backend.location);
     if (description.pending !== null) return refuse(foreignRotation(key));
-    const claimed = await writeKey(this.store, {
-      name,
-      expectVersion: key.version,
-      at: now,
-      journal: {
-        operation: 'rollback',
-        fromState: key.state,
-        toState: to,
-        backendFromVersion: description.currentVersion,
-        backendTargetVersion: target,
-        startedAt: now,
-        by,
-        reason,
-      },
-    });
-    let result: Awaited<ReturnType<RotatingSecretStore['rollback']>>;
     try {
-      result = await backend.store.rollback(backend.location, target, {
-        restoreWindowSeconds: key.restoreSeconds,
+      await this.journaled({
+        key,
+        at: now,
+        journal: {
+          operation: 'rollback',
+          fromState: key.state,
+          toState: to,
+          backendFromVersion: description.currentVersion,
+          backendTargetVersion: target,
+          by,
+          reason,
+        },
+        backend,
+        call: () =>
+          backend.store.rollback(backend.location, target, { restoreWindowSeconds: key.restoreSeconds }),
+        untouched: (d) => d.pending === null && d.currentVersion === description.currentVersion,
+        outcome: (result, done) => ({
+          patch: {
+            state: to,
+            stateSince: done,
+            currentVersion: result.newVersion,
+            previousVersion: result.previousVersion,
+          },
+          transition: {
+            kind: 'rollback',
+            from: key.state,
+            to,
+            at: done,
+            by,
+            reason,
+            evidence: {
+              restored: { version: target, newVersion: result.newVersion, reference: result.reference },
+            },
+            backendFromVersion: result.previousVersion,
+            backendToVersion: result.newVersion,
+          },
+        }),
       });
     } catch (err) {
-      await this.releaseJournalIf(
-        name,
-        claimed,
-        backend,
-        (d) => d.pending === null && d.currentVersion === description.currentVersion,
-      );
       if (err instanceof CodedError && err.code === 'BACKEND_RESTORE_WINDOW_PASSED')
         return refuse({ code: 'RESTORE_WINDOW_PASSED', message: err.message });
       throw err;
     }
-    await this.hooks.beforeLedgerUpdate?.(name);
-    const done = this.clock();
-    await writeKey(this.store, {
-      name,
-      expectVersion: claimed,
-      at: done,
-      clearJournal: true,
-      patch: {
-        state: to,
-        stateSince: done,
-        currentVersion: result.newVersion,
-        previousVersion: result.previousVersion,
-      },
-      transition: {
-        kind: 'rollback',
-        from: key.state,
-        to,
-        at: done,
-        by,
-        reason,
-        evidence: {
-          restored: { version: target, newVersion: result.newVersion, reference: result.reference },
-        },
-        backendFromVersion: result.previousVersion,
-        backendToVersion: result.newVersion,
-      },
-    });
     return { name, from: key.state, state: to, transition: await this.lastTransition(name), refused: null };
   }
 
@@ -838,33 +833,48 @@ export class StaticKeyLedger {
     const backend = this.backendOf(key) as { store: RotatingSecretStore; location: string };
     const description = await backend.store.describe(backend.location);
     if (description.pending !== null) return refuse(foreignRotation(key));
-    const claimed = await writeKey(this.store, {
-      name,
-      expectVersion: key.version,
-      at: now,
-      journal: {
-        operation: 'rollback',
-        fromState: 'retired',
-        toState: 'short-lived',
-        backendFromVersion: description.currentVersion,
-        backendTargetVersion: description.currentVersion,
-        startedAt: now,
-        by,
-        reason,
-        evidence: { restore: { deletedVersion: description.deleted?.version ?? description.currentVersion } },
-      },
-    });
-    let result: Awaited<ReturnType<RotatingSecretStore['restore']>>;
     try {
-      result = await backend.store.restore(backend.location);
-    } catch (err) {
-      await this.releaseJournalIf(
-        name,
-        claimed,
+      await this.journaled({
+        key,
+        at: now,
+        journal: {
+          operation: 'rollback',
+          fromState: 'retired',
+          toState: 'short-lived',
+          backendFromVersion: description.currentVersion,
+          backendTargetVersion: description.currentVersion,
+          by,
+          reason,
+          evidence: {
+            restore: { deletedVersion: description.deleted?.version ?? description.currentVersion },
+          },
+        },
         backend,
-        (d) => d.pending === null && d.deleted !== undefined,
-        true,
-      );
+        call: () => backend.store.restore(backend.location),
+        untouched: (d) => d.pending === null && d.deleted !== undefined,
+        goneIsUntouched: true,
+        outcome: (result, done) => ({
+          patch: { state: 'short-lived', stateSince: done },
+          transition: {
+            kind: 'rollback',
+            from: 'retired',
+            to: 'short-lived',
+            at: done,
+            by,
+            reason,
+            evidence: {
+              restored: {
+                version: result.version,
+                reference: result.reference,
+                alreadyRestored: !result.changed,
+              },
+            },
+            backendFromVersion: result.version,
+            backendToVersion: result.version,
+          },
+        }),
+      });
+    } catch (err) {
       if (err instanceof CodedError && err.code === 'BACKEND_SECRET_NOT_FOUND')
         return refuse({
           code: 'RESTORE_WINDOW_PASSED',
@@ -873,32 +883,6 @@ export class StaticKeyLedger {
         });
       throw err;
     }
-    await this.hooks.beforeLedgerUpdate?.(name);
-    const done = this.clock();
-    await writeKey(this.store, {
-      name,
-      expectVersion: claimed,
-      at: done,
-      clearJournal: true,
-      patch: { state: 'short-lived', stateSince: done },
-      transition: {
-        kind: 'rollback',
-        from: 'retired',
-        to: 'short-lived',
-        at: done,
-        by,
-        reason,
-        evidence: {
-          restored: {
-            version: result.version,
-            reference: result.reference,
-            alreadyRestored: !result.changed,
-          },
-        },
-        backendFromVersion: result.version,
-        backendToVersion: result.version,
-      },
-    });
     return {
       name,
       from: 'retired',

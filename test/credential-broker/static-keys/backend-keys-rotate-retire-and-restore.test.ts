@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BackendError, type RotatingSecretStore } from '../../../src/credential-broker/backends/index.js';
 import { StaticKeyLedger } from '../../../src/credential-broker/static-keys/index.js';
 import { openStore, type Store } from '../../../src/store/index.js';
 import { type FreshTarget, PG_SKIPPED, TARGETS } from '../../store/targets.js';
@@ -81,8 +82,8 @@ for (const flavour of FLAVOURS) {
 
       const current = async () => (await rig.backend.readCurrent(rig.where)).value;
 
-      /** add, broker, rotate, go short-lived: returns the value after the rotation. */
-      async function toShortLived(restoreSeconds = 10 * DAY) {
+      /** add the key and take it to brokered. */
+      async function toBrokered(restoreSeconds = 10 * DAY) {
         await ledger.add({
           name: 'db',
           location: rig.location,
@@ -93,6 +94,11 @@ for (const flavour of FLAVOURS) {
           restoreSeconds,
         });
         expect((await ledger.advance('db')).state).toBe('brokered');
+      }
+
+      /** add, broker, rotate, go short-lived: returns the value after the rotation. */
+      async function toShortLived(restoreSeconds = 10 * DAY) {
+        await toBrokered(restoreSeconds);
         evidence.fetched('db', WEB, clock.now);
         expect((await ledger.advance('db')).state).toBe('rotated');
         const afterRotation = await current();
@@ -165,6 +171,47 @@ for (const flavour of FLAVOURS) {
         expect(late.state).toBe('retired');
         expect(late.refused?.blockers.map((b) => b.code)).toEqual(['RESTORE_WINDOW_PASSED']);
         expect(await readsDownstream(rig)).toEqual({ ok: false, status: gone });
+      });
+
+      it('a backend call that fails before changing anything leaves no journal: the next step just runs', async () => {
+        /** The rig's backend, with `method` failing before it reaches the backend. */
+        const down = (method: 'rotate' | 'retire' | 'restore'): RotatingSecretStore =>
+          Object.create(rig.backend, {
+            [method]: {
+              value: async () => {
+                throw new BackendError('BACKEND_UNAVAILABLE', `${method}: backend down (test switch)`);
+              },
+            },
+          });
+        const failing = (method: 'rotate' | 'retire' | 'restore') =>
+          new StaticKeyLedger({ store, evidence, clock: clock.fn, secretStores: () => down(method) });
+        const untouched = async (state: string) => {
+          const shown = await ledger.show('db');
+          expect(shown.state).toBe(state);
+          expect(shown.interrupted).toBeNull();
+        };
+
+        await toBrokered();
+        evidence.fetched('db', WEB, clock.now);
+        await expect(failing('rotate').advance('db')).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+        await untouched('brokered');
+        expect((await current()).password).toBe(rig.oldPassword);
+        const rotated = await ledger.advance('db');
+        expect(rotated).toMatchObject({ state: 'rotated', recovered: null });
+
+        clock.advance(2 * DAY);
+        expect((await ledger.advance('db')).state).toBe('short-lived');
+        clock.advance(2 * DAY);
+        await expect(failing('retire').advance('db')).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+        await untouched('short-lived');
+        expect(await readsDownstream(rig)).toEqual({ ok: true, status: 'ok' });
+        expect(await ledger.advance('db')).toMatchObject({ state: 'retired', recovered: null });
+
+        await expect(failing('restore').rollback('db', { reason: 'r' })).rejects.toMatchObject({
+          code: 'BACKEND_UNAVAILABLE',
+        });
+        await untouched('retired');
+        expect((await ledger.rollback('db', { reason: 'r' })).state).toBe('short-lived');
       });
 
       it('a retirement cut off before the ledger update is journaled, and recovered (finished or undone)', async () => {
