@@ -19,7 +19,7 @@ import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import { sql } from 'kysely';
 import { workloadKeyOf } from '../dual-trust/peer.js';
 import type { Clock } from '../spiffe/errors.js';
-import { isStoreError, type Store } from '../store/index.js';
+import { batches, isStoreError, type Store } from '../store/index.js';
 import {
   type CutoverObservationsTable,
   type CutoverWorkloadsTable,
@@ -77,15 +77,6 @@ export interface IngestResult {
 
 export interface ObservationOptions {
   clock?: Clock;
-}
-
-const BATCH_PARAMS = 30_000;
-
-function batches<T>(rows: readonly T[], columns: number): T[][] {
-  const size = Math.max(1, Math.floor(BATCH_PARAMS / columns));
-  const out: T[][] = [];
-  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
-  return out;
 }
 
 // ---------------------------------------------------------------- classification

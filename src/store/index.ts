@@ -35,6 +35,7 @@ export {
   parseTarget,
   type StoreTarget,
 } from './open.js';
+export { batches, MAX_PARAMS, parseJson } from './rows.js';
 export type * from './schema.js';
 export { CERTIFICATE_ROLES } from './schema.js';
 export type { BatchStatement, Dialect, Store } from './store.js';

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Expression, ExpressionBuilder, SqlBool, Transaction } from 'kysely';
 import { isConstraintError, isUnavailableError } from './driver-errors.js';
 import { StoreError } from './errors.js';
+import { batches, parseJson } from './rows.js';
 import {
   CERTIFICATE_ROLES,
   type CertificateRole,
@@ -21,8 +22,6 @@ import {
 } from './schema.js';
 import type { Store } from './store.js';
 
-/** Bound parameters per statement: under SQLite's 32766 and PostgreSQL's 65535. */
-const MAX_PARAMS = 30_000;
 const DEFAULT_BATCH_ROWS = 1000;
 
 export interface SaveImportInput {
@@ -125,22 +124,6 @@ export function sourceId(kind: string, locator: string, mesh: string | null, clu
     .update([kind, locator, mesh ?? '', cluster ?? ''].join('\u0000'))
     .digest('hex');
   return `src_${h.slice(0, 32)}`;
-}
-
-function batches<T>(rows: T[], columns: number, preferred: number): T[][] {
-  const size = Math.max(1, Math.min(preferred, Math.floor(MAX_PARAMS / columns)));
-  const out: T[][] = [];
-  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
-  return out;
-}
-
-function parseJson<T>(text: string | null, fallback: T): T {
-  if (text == null || text === '') return fallback;
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return fallback;
-  }
 }
 
 // ---------------------------------------------------------------- save

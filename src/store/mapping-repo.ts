@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import { isConstraintError, isUnavailableError } from './driver-errors.js';
 import { StoreError } from './errors.js';
+import { batches, parseJson } from './rows.js';
 import type { Database } from './schema.js';
 import type { Store } from './store.js';
 
@@ -193,27 +194,10 @@ export interface RepoOptions {
   batchRows?: number;
 }
 
-const MAX_PARAMS = 30_000;
 const DEFAULT_BATCH_ROWS = 1000;
 
 function db(store: Store): Kysely<MappingDatabase> {
   return store.db as unknown as Kysely<MappingDatabase>;
-}
-
-function batches<T>(rows: readonly T[], columns: number, preferred: number): T[][] {
-  const size = Math.max(1, Math.min(preferred, Math.floor(MAX_PARAMS / columns)));
-  const out: T[][] = [];
-  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
-  return out;
-}
-
-function parseJson<T>(text: string | null, fallback: T): T {
-  if (text == null || text === '') return fallback;
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return fallback;
-  }
 }
 
 async function write<T>(
