@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { CodedError } from '../spiffe/errors.js';
+import { VERSION } from '../version.js';
 import { registerBrokerCommands } from './commands/broker.js';
 import { registerBundleCommands } from './commands/bundle.js';
 import { registerBundleOps } from './commands/bundle-ops.js';
@@ -65,6 +66,7 @@ function isStoreLikeError(err: unknown): boolean {
 export function buildProgram(io: CliIO, state: { exitCode: number }): Command {
   const program = new Command('meshbridge')
     .description('Move a platform off its service-mesh CA onto SPIFFE workload identity, without an outage.')
+    .version(VERSION, '-V, --version', 'print the meshbridge version')
     .option('--json', 'machine-readable JSON output (stable shapes)')
     .option(
       '--db <target>',

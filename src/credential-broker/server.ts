@@ -15,7 +15,6 @@
  * Errors: {"error":{"code","message"}} with 400/401/403/404/429/5xx (+ Retry-After on 429/503).
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -37,6 +36,7 @@ import { type Clock, CodedError } from '../spiffe/errors.js';
 import { SpiffeId } from '../spiffe/spiffeid/index.js';
 import { JwtSource, X509Source } from '../spiffe/workloadapi/index.js';
 import { openStore, type Store } from '../store/index.js';
+import { VERSION } from '../version.js';
 import {
   CREDENTIAL_RESOURCE_PREFIX,
   CredentialParams,
@@ -67,8 +67,6 @@ import { ServingIdentity } from './serving.js';
 export interface BrokerPluginOptions {
   broker: Broker;
 }
-
-const API_VERSION = readVersion();
 
 /** The broker's routes as a fastify plugin (encapsulated: its error handler stays its own). */
 export const brokerPlugin: FastifyPluginAsync<BrokerPluginOptions> = async (fastify, opts) => {
@@ -307,7 +305,7 @@ export const brokerPlugin: FastifyPluginAsync<BrokerPluginOptions> = async (fast
     '/openapi.json',
     { schema: { response: { 200: OpenApiReply } }, config: { openapi: false } },
     async () => {
-      openapi ??= buildOpenApi(routes, { title: 'meshbridge credential broker', version: API_VERSION });
+      openapi ??= buildOpenApi(routes, { title: 'meshbridge credential broker', version: VERSION });
       return openapi as Static<typeof OpenApiReply>;
     },
   );
@@ -407,17 +405,6 @@ export function replyWithError(
   if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
   if (status === 401) void reply.header('www-authenticate', 'Bearer realm="meshbridge"');
   return reply.code(status).send({ error: { code, message } });
-}
-
-function readVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
 }
 
 // ---------------------------------------------------------------- the standalone server

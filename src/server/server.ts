@@ -1,17 +1,3 @@
-/**
- * `meshbridge serve`: one process, one fastify app composed of plugins:
- *
- *   health    GET /healthz, /readyz                      (always open: probes)
- *   metrics   GET /metrics                               (prom-client registry of this server)
- *   dashboard GET /, /assets/dashboard.js, /api/v1/...   (guarded off loopback)
- *   bundle    GET <bundleEndpoint.path>/<trust-domain>   (SPIFFE bundle endpoint, open: R117)
- *   broker    POST /v1/credentials/:name, ...            (when `broker:` is configured; its own auth)
- *
- * Listeners: `listen` (plain HTTP; the broker's routes are not served there) and, with a
- * broker, the broker's HTTPS listener (client certificates requested, not required),
- * where the same app also answers with mTLS, so an admin SVID can open the dashboard.
- */
-import { readFileSync } from 'node:fs';
 import {
   createServer as createHttpServer,
   type Server as HttpServer,
@@ -38,6 +24,7 @@ import { dashboardPlugin } from '../dashboard/plugin.js';
 import { bundleEndpointPlugin } from '../dual-trust/endpoint/plugin.js';
 import type { Clock } from '../spiffe/errors.js';
 import { openStore, type Store } from '../store/index.js';
+import { VERSION } from '../version.js';
 import { accessGuard, type Guard } from './access.js';
 import { StoreBundleSource } from './bundle-source.js';
 import { isLoopbackHost, type ServeConfig } from './config.js';
@@ -81,8 +68,6 @@ export interface MeshbridgeServer {
   listen(): Promise<ServerUrls>;
   close(): Promise<void>;
 }
-
-const VERSION = readVersion();
 
 /** Builds the app; `listen()` starts serving. */
 export async function createServer(config: ServeConfig, deps: ServerDeps = {}): Promise<MeshbridgeServer> {
@@ -361,15 +346,4 @@ function sendError(logger: Logger, err: unknown, req: FastifyRequest, reply: Fas
 function hostPart(host: string): string {
   const h = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
   return h.includes(':') ? `[${h}]` : h;
-}
-
-function readVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
 }

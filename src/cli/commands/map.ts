@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { writeFileAtomic } from '../../devca/files.js';
@@ -32,6 +32,7 @@ import {
   loadLatestSpireEntryDump,
   saveMappingRun,
 } from '../../store/mapping-repo.js';
+import { VERSION } from '../../version.js';
 import { type CommandContext, UsageError } from '../context.js';
 import { readInputFile } from '../inputs.js';
 import { fail, pass, table, warnMark } from '../output.js';
@@ -144,17 +145,6 @@ function previousOf(run: LoadedMappingRun | null): PreviousMapping | null {
   return { rulesHash: run.rulesHash, runId: run.id, createdAt: run.createdAt, identities };
 }
 
-function meshbridgeVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 function readPolicies(cwd: string, paths: readonly string[]): PolicyObject[] {
   const out: PolicyObject[] = [];
   const readOne = (file: string, shown: string) => {
@@ -227,7 +217,7 @@ async function runMap(ctx: CommandContext, opts: MapOpts): Promise<void> {
           rulesVersion: rules.version,
           rulesFile: opts.rules ?? null,
           rules: canonicalJson(rules.document),
-          meshbridgeVersion: meshbridgeVersion(),
+          meshbridgeVersion: VERSION,
           summary: { ...result.stats, emitted: emitters, previousRun: previous?.runId ?? null },
           mappings: result.mappings,
           problems: [...result.problems, ...extra].map((p) => ({
