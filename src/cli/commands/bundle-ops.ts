@@ -171,6 +171,10 @@ Exit status: 0 built, 1 refused (expired or expiring roots), 2 usage or input er
       `
 JSON: {"total","valid","invalid","results":[{"source","fingerprint","spiffeId"|"meshIdentity","valid","code"?}]}
 
+Examples:
+  $ meshbridge bundle verify --bundle rollout/bundle.pem --inventory --scope istio/east
+  $ meshbridge bundle verify --bundle bundle.spiffe.json --trust-domain cluster.local workload.pem intermediate.pem
+
 Exit status: 0 nothing that verifies today would stop verifying, 1 something would,
 2 usage or input error.`,
     )
@@ -207,6 +211,10 @@ Each workload presents its newest valid certificate (inventory, or --certs) and 
 the bundle of the phase. Edges are matched to workloads by ns/<ns>/sa/<sa> whatever
 the trust domain or identity format.
 
+Examples:
+  $ meshbridge bundle simulate --edges kiali-graph.json --scope istio/east
+  $ meshbridge bundle simulate --edges edges.csv --phase spiffe-only --overlap 14d --json
+
 Exit status: 0 no edge breaks in any simulated phase, 1 some edge breaks, 2 usage error.`,
     )
     .action(r.action((ctx, opts: SimulateOptions) => runSimulate(ctx, opts)));
@@ -227,6 +235,11 @@ Exit status: 0 no edge breaks in any simulated phase, 1 some edge breaks, 2 usag
     .addHelpText(
       'after',
       `
+Examples:
+  $ meshbridge bundle fetch https://spire.partner.example/bundle --trust-domain partner.example --save
+  $ meshbridge bundle fetch https://10.0.0.5:8443 --trust-domain partner.example --profile https_spiffe \
+      --endpoint-id spiffe://partner.example/spire/server --endpoint-bundle partner-bundle.json --out partner.json
+
 Exit status: 0 fetched and checked, 1 refused (tampered, wrong trust domain, sequence
 going backwards, untrusted TLS), 2 usage error, 3 endpoint unreachable.`,
     )

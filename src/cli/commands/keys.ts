@@ -106,7 +106,15 @@ ${EXIT_HELP}`,
   keys
     .command('list')
     .description('every key with its state and whether its next step is ready; the funnel per state')
-    .addHelpText('after', '\nExit status: 0 listed, 2 usage error, 3 store unavailable.')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ meshbridge keys list
+  $ meshbridge keys list --json
+
+Exit status: 0 listed, 2 usage error, 3 store unavailable.`,
+    )
     .action(
       r.action(async (ctx) => {
         const views = await withLedger(ctx, (ledger) => ledger.list());
@@ -143,7 +151,14 @@ ${EXIT_HELP}`,
       "one key: its consumers as the broker saw them, and the next step's gates with their blockers",
     )
     .argument('<name>')
-    .addHelpText('after', '\nExit status: 0 shown, 2 usage error or unknown key, 3 store unavailable.')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ meshbridge keys show orders-db
+
+Exit status: 0 shown, 2 usage error or unknown key, 3 store unavailable.`,
+    )
     .action(
       r.action(async (ctx, name: string) => {
         const view = await withLedger(ctx, (ledger) => ledger.show(name));
@@ -197,7 +212,13 @@ ${EXIT_HELP}`,
     )
     .argument('<name>')
     .requiredOption('--reason <text>', 'why (recorded in the history)')
-    .addHelpText('after', EXIT_HELP)
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ meshbridge keys rollback orders-db --reason "the nightly export still reads the old password"
+${EXIT_HELP}`,
+    )
     .action(
       r.action(async (ctx, name: string, opts: { reason: string }) => {
         const result = await withLedger(ctx, (ledger) =>
@@ -220,7 +241,12 @@ ${EXIT_HELP}`,
     )
     .addHelpText(
       'after',
-      '\nExit status: 0 recovered (or nothing to recover), 1 the backend shows a state the journal does not explain, 2 usage error, 3 unavailable.',
+      `
+Examples:
+  $ meshbridge keys recover orders-db
+  $ meshbridge keys recover orders-db --undo --force
+
+Exit status: 0 recovered (or nothing to recover), 1 the backend shows a state the journal does not explain, 2 usage error, 3 unavailable.`,
     )
     .action(
       r.action(async (ctx, name: string, opts: { undo?: boolean; force?: boolean }) => {
@@ -240,6 +266,15 @@ ${EXIT_HELP}`,
     .command('history')
     .description('every change of a key: who, when, from, to, evidence or reason')
     .argument('<name>')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ meshbridge keys history orders-db
+  $ meshbridge keys history orders-db --json
+
+Exit status: 0 shown, 2 usage error or unknown key, 3 store unavailable.`,
+    )
     .action(
       r.action(async (ctx, name: string) => {
         const transitions = await withLedger(ctx, (ledger) => ledger.history(name));
