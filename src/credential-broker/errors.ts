@@ -83,6 +83,8 @@ const CATEGORY: Record<BrokerErrorCode, ErrorCategory> = {
 export interface BrokerErrorOptions extends CodedErrorOptions {
   /** HTTP status; default from the category. */
   status?: number;
+  /** For a code that is not the broker's own (a remote broker's answer); default from the code. */
+  category?: ErrorCategory;
   /** Seconds, sent as Retry-After (429, 503). */
   retryAfter?: number;
 }
@@ -92,7 +94,7 @@ export class BrokerError extends CodedError {
   readonly retryAfter: number | undefined;
 
   constructor(code: BrokerErrorCode | string, message: string, options: BrokerErrorOptions = {}) {
-    const category = CATEGORY[code as BrokerErrorCode] ?? 'internal';
+    const category = options.category ?? CATEGORY[code as BrokerErrorCode] ?? 'internal';
     super(code, category, message, options);
     this.status = options.status ?? statusOfCategory(category);
     this.retryAfter = options.retryAfter;
@@ -121,6 +123,17 @@ export function statusOfCategory(category: ErrorCategory): number {
     case 'internal':
       return 500;
   }
+}
+
+/** What an error answer's HTTP status says about it (the inverse of statusOfCategory). */
+export function categoryOfStatus(status: number): ErrorCategory {
+  if (status === 401) return 'verdict';
+  if (status === 403) return 'denied';
+  if (status === 404) return 'not-found';
+  if (status === 409) return 'conflict';
+  if (status === 429 || status === 502 || status === 503 || status === 504) return 'unavailable';
+  if (status >= 400 && status < 500) return 'input';
+  return 'internal';
 }
 
 /** The HTTP status for any error that reaches the broker's error handler. */

@@ -21,7 +21,7 @@ import { type Matcher, matchAny, SpiffeId } from '../spiffe/spiffeid/index.js';
 import { verifyX509Svid } from '../spiffe/svid/x509svid/index.js';
 import { parseCertificate } from '../spiffe/x509/certificate.js';
 import { peerChain } from './broker.js';
-import { BrokerError } from './errors.js';
+import { BrokerError, categoryOfStatus } from './errors.js';
 
 export type SecretFormat = 'env' | 'json' | 'raw';
 
@@ -133,10 +133,16 @@ export async function fetchCredential(opts: FetchOptions): Promise<FetchedCreden
   if (status !== 200) {
     const e = (json as { error?: { code?: unknown; message?: unknown } }).error;
     const retry = Number(headers['retry-after']);
+    // The broker's code passes on as is; what it means here (and the CLI's exit status)
+    // follows the HTTP status, since the code may be the kernel's or a backend's.
     throw new BrokerError(
       typeof e?.code === 'string' ? e.code : 'FETCH_FAILED',
       typeof e?.message === 'string' ? e.message : `the broker answered ${status}`,
-      { status, ...(Number.isFinite(retry) && retry > 0 ? { retryAfter: retry } : {}) },
+      {
+        status,
+        category: categoryOfStatus(status),
+        ...(Number.isFinite(retry) && retry > 0 ? { retryAfter: retry } : {}),
+      },
     );
   }
   const r = json as {

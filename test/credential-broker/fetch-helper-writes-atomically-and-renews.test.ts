@@ -7,7 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerError } from '../../src/credential-broker/errors.js';
+import { BrokerError, categoryOfStatus, statusOfCategory } from '../../src/credential-broker/errors.js';
 import {
   type FetchEvent,
   fetchCredential,
@@ -18,7 +18,7 @@ import {
 import { X509Bundle } from '../../src/spiffe/bundle/x509bundle.js';
 import { cli } from '../cli/run.js';
 import { startBroker, type TestBroker } from './helpers/broker.js';
-import { BROKER_ID, jwtSvid, spireSvid } from './helpers/world.js';
+import { BROKER_ID, expiredSvid, jwtSvid, spireSvid } from './helpers/world.js';
 
 const WEB = 'spiffe://example.org/ns/shop/sa/web';
 let b: TestBroker;
@@ -247,5 +247,53 @@ describe('meshbridge fetch (CLI)', () => {
     );
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('[POLICY_NO_RULE]');
+  });
+
+  it('reads back from an HTTP status the category the broker answered it for', () => {
+    for (const category of [
+      'input',
+      'verdict',
+      'denied',
+      'not-found',
+      'conflict',
+      'unavailable',
+      'internal',
+    ] as const)
+      expect(categoryOfStatus(statusOfCategory(category))).toBe(category);
+    expect([429, 502, 504].map(categoryOfStatus)).toEqual(['unavailable', 'unavailable', 'unavailable']);
+    expect(categoryOfStatus(413)).toBe('input');
+  });
+
+  it("exits by the broker's HTTP status for codes of its own: a rejected SVID 1, a missing credential 2", async () => {
+    b.ws.write('bundle.pem', b.pki.spire.root.pem);
+    const expired = expiredSvid(b.pki, 'spiffe://example.org/ns/shop/sa/web');
+    b.ws.write('expired.pem', expired.certPem);
+    b.ws.write('expired.key', expired.keyPem);
+    const run = (cert: string, credential: string) =>
+      cli(
+        [
+          'fetch',
+          '--broker',
+          b.url,
+          '--credential',
+          credential,
+          '--cert',
+          `${cert}.pem`,
+          '--key',
+          `${cert}.key`,
+        ].concat(['--bundle', 'bundle.pem', '--out', 'nope.env']),
+        { cwd: b.ws.dir },
+      );
+    const rejected = await run('expired', 'api');
+    expect(rejected.stderr).toMatch(/expired/i);
+    expect(rejected.stderr).not.toContain('internal error');
+    expect(rejected.code).toBe(1);
+
+    const web = spireSvid(b.pki, 'spiffe://example.org/ns/shop/sa/web');
+    b.ws.write('web2.pem', web.certPem);
+    b.ws.write('web2.key', web.keyPem);
+    const missing = await run('web2', 'no-such-credential');
+    expect(missing.stderr).toContain('[CREDENTIAL_NOT_FOUND]');
+    expect(missing.code).toBe(2);
   });
 });
