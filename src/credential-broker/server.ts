@@ -32,7 +32,7 @@ import Fastify, {
 } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import { parseDuration } from '../spiffe/duration.js';
-import { type Clock, CodedError } from '../spiffe/errors.js';
+import { type Clock, CodedError, listenFailed } from '../spiffe/errors.js';
 import { SpiffeId } from '../spiffe/spiffeid/index.js';
 import { JwtSource, X509Source } from '../spiffe/workloadapi/index.js';
 import { openStore, type Store } from '../store/index.js';
@@ -676,9 +676,13 @@ export async function createBrokerServer(
       policy,
       url: '',
       async listen() {
-        const address = await served.listen({ host: config.listen.host, port: config.listen.port });
-        const port = (served.server.address() as { port: number }).port;
         const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+        const address = await served
+          .listen({ host: config.listen.host, port: config.listen.port })
+          .catch((err: unknown) => {
+            throw listenFailed(err, `${host}:${config.listen.port}`);
+          });
+        const port = (served.server.address() as { port: number }).port;
         server.url = `https://${host}:${port}`;
         rt.startSweeper();
         const trustNow = trust.current();

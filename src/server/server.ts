@@ -22,7 +22,7 @@ import { loadDashboard } from '../dashboard/data.js';
 import type { DashboardData } from '../dashboard/model.js';
 import { dashboardPlugin } from '../dashboard/plugin.js';
 import { bundleEndpointPlugin } from '../dual-trust/endpoint/plugin.js';
-import type { Clock } from '../spiffe/errors.js';
+import { type Clock, listenFailed } from '../spiffe/errors.js';
 import { openStore, type Store } from '../store/index.js';
 import { VERSION } from '../version.js';
 import { accessGuard, type Guard } from './access.js';
@@ -259,8 +259,11 @@ export async function createServer(config: ServeConfig, deps: ServerDeps = {}): 
         bundles.start();
         const host = config.listen.host;
         const openHere = isLoopbackHost(host) && !config.access.requireAuth;
+        const where = `${hostPart(host)}:${config.listen.port}`;
         if (broker === undefined) {
-          await app.listen({ host, port: config.listen.port });
+          await app.listen({ host, port: config.listen.port }).catch((err: unknown) => {
+            throw listenFailed(err, where);
+          });
           const port = (app.server.address() as AddressInfo).port;
           if (openHere) openPorts.add(port);
           urls.dashboard = `http://${hostPart(host)}:${port}`;
@@ -271,9 +274,10 @@ export async function createServer(config: ServeConfig, deps: ServerDeps = {}): 
           const srv = createHttpServer(handler);
           httpServer = srv;
           await new Promise<void>((resolve, reject) => {
-            srv.once('error', reject);
+            const failed = (err: Error) => reject(listenFailed(err, where));
+            srv.once('error', failed);
             srv.listen(config.listen.port, host, () => {
-              srv.off('error', reject);
+              srv.off('error', failed);
               resolve();
             });
           });

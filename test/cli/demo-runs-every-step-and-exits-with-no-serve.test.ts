@@ -101,7 +101,8 @@ describe('meshbridge demo --no-serve', () => {
 
   it('refuses to empty a folder that is not a demo folder', async () => {
     const r = await cli(['demo', '--no-serve', '--dir', '.'], { cwd: join(cwd, 'demo', 'spire') });
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is not a meshbridge demo folder; give another --dir \[DEMO_DIR_IN_USE\]/);
     expect(existsSync(join(cwd, 'demo', 'spire', 'ca.pem'))).toBe(true);
   });
 });

@@ -57,6 +57,7 @@ import { SpiffeId, TrustDomain } from '../../spiffe/spiffeid/index.js';
 import { publishBundleVersion, saveTrustRoots } from '../../store/dual-trust-repo.js';
 import { loadInventory, openStore, type Store, saveImport } from '../../store/index.js';
 import { saveMappingRun, saveSpireEntryDump } from '../../store/mapping-repo.js';
+import { UsageError } from '../context.js';
 
 export interface DemoStep {
   step: string;
@@ -105,7 +106,10 @@ export async function prepareDemo(o: DemoOptions): Promise<PreparedDemo> {
     if (existsSync(join(dir, 'meshbridge.yaml')) || existsSync(join(dir, 'istio')))
       rmSync(dir, { recursive: true, force: true });
     else if (readdirCount(dir) > 0)
-      throw new Error(`${dir} exists and is not a meshbridge demo folder; give another --dir`);
+      throw new UsageError(
+        `${dir} exists and is not a meshbridge demo folder; give another --dir`,
+        'DEMO_DIR_IN_USE',
+      );
   }
   mkdirSync(dir, { recursive: true });
   const db = o.db ?? join(dir, 'meshbridge.db');
@@ -385,7 +389,8 @@ export async function serveDemo(
   try {
     server = await start(config);
   } catch (err) {
-    if (!o.fallbackToFreePorts || (err as { code?: string }).code !== 'EADDRINUSE') throw err;
+    const inUse = (err as { cause?: { code?: unknown } }).cause?.code === 'EADDRINUSE';
+    if (!o.fallbackToFreePorts || !inUse) throw err;
     config = loadServeConfig(prepared.configFile, env);
     config.listen.port = 0;
     if (config.broker !== undefined) config.broker.listen.port = 0;
