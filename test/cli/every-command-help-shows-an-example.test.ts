@@ -24,11 +24,16 @@ describe('--help', () => {
     expect(commands).toContainEqual(['broker', 'serve']);
   });
 
-  it.each(commands.map((c) => [c.join(' '), c]))('meshbridge %s --help shows an example', async (_n, argv) => {
-    const r = await cli([...(argv as string[]), '--help']);
-    expect(r.code).toBe(0);
-    // An "Example(s):" block whose command lines run meshbridge (some pipe kubectl or npm into it).
-    const block = /Examples?:\n((?: {2}.*\n?)+)/.exec(r.stdout)?.[1] ?? '';
-    expect(block).toMatch(/^ {2}\$ .*meshbridge|npm start/m);
-  });
+  it.each(commands.map((c) => [c.join(' '), c]))(
+    'meshbridge %s --help shows an example and what each exit status means',
+    async (_n, argv) => {
+      const r = await cli([...(argv as string[]), '--help']);
+      expect(r.code).toBe(0);
+      // An "Example(s):" block whose command lines run meshbridge (some pipe kubectl or npm into it).
+      const block = /Examples?:\n((?: {2}.*\n?)+)/.exec(r.stdout)?.[1] ?? '';
+      expect(block).toMatch(/^ {2}\$ .*meshbridge|npm start/m);
+      // Scripts branch on the exit status: every command says what each one means.
+      expect(r.stdout).toMatch(/Exit status: 0 /);
+    },
+  );
 });

@@ -48,7 +48,10 @@ The store is --db, else broker.store, else $MESHBRIDGE_DB, else ./meshbridge.db.
 Example:
   $ meshbridge dev mint --out certs --trust-domain example.org \\
       --id spiffe://example.org/ns/shop/sa/web --id spiffe://example.org/ns/meshbridge/sa/broker
-  $ meshbridge broker serve --config meshbridge.yaml`,
+  $ meshbridge broker serve --config meshbridge.yaml
+
+Exit status: 0 stopped by SIGINT or SIGTERM, 2 the config, policy, certificate or bundles do
+not load, 3 the store or the Workload API is unavailable at start.`,
     )
     .action(
       r.action(async (ctx, opts: { config: string }) => {
@@ -201,7 +204,11 @@ function registerFetch(program: Command, r: Registrar): void {
 Example:
   $ meshbridge fetch --broker https://127.0.0.1:8443 --credential orders-db \\
       --cert certs/web.pem --key certs/web.key --bundle certs/bundle.pem \\
-      --out orders-db.env --watch --exec 'systemctl reload orders'`,
+      --out orders-db.env --watch --exec 'systemctl reload orders'
+
+Exit status: 0 written (--watch: stopped by SIGINT or SIGTERM; failures are retried), 1 the
+broker refused the SVID or the request, or is not the broker expected, 2 usage error or
+unknown credential, 3 the broker is unreachable or unavailable.`,
     )
     .action(
       r.action(async (ctx, o: FetchCliOptions) => {

@@ -25,7 +25,9 @@ export function registerBundleCommands(program: Command, r: Registrar): void {
       `
 Example:
   $ meshbridge bundle convert root-cert.pem --to spiffe > bundle.json
-  $ spire-server bundle show -format spiffe > b.json && meshbridge bundle convert b.json --to pem`,
+  $ spire-server bundle show -format spiffe > b.json && meshbridge bundle convert b.json --to pem
+
+Exit status: 0 converted, 2 usage error or a bundle that cannot be read.`,
     )
     .action(
       r.action((ctx, input: string, opts: { to: string; trustDomain?: string; out?: string }) => {

@@ -88,7 +88,9 @@ Progress (ON SPIRE) comes from observations: imports and broker authentications.
 
 Examples:
   $ meshbridge cutover status
-  $ meshbridge cutover status --scope istio/east --json`,
+  $ meshbridge cutover status --scope istio/east --json
+
+Exit status: 0 shown, 2 usage error, 3 store unavailable.`,
     )
     .action(r.action((ctx, opts: CommonOptions & { scope?: string }) => runStatus(ctx, opts)));
 
@@ -165,7 +167,9 @@ ${EXIT_STATUS}`,
       'after',
       `
 Example:
-  $ meshbridge cutover history --scope istio/east --json`,
+  $ meshbridge cutover history --scope istio/east --json
+
+Exit status: 0 shown, 2 usage error, 3 store unavailable.`,
     )
     .action(r.action((ctx, opts: { scope?: string }) => runHistory(ctx, opts)));
 }

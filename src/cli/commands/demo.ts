@@ -56,7 +56,10 @@ for the sample traffic); verdicts are the SPIFFE kernel's on mesh and SPIRE SVID
 
 Example:
   $ npm start            # builds, then runs \`meshbridge demo\`
-  $ meshbridge demo --no-serve --json`,
+  $ meshbridge demo --no-serve --json
+
+Exit status: 0 every step ran (serving: stopped by SIGINT or SIGTERM), 2 usage error or a
+--dir that is not a demo folder, 3 a port or the store is unavailable.`,
     )
     .action(
       r.action(async (ctx, raw: DemoOpts) => {

@@ -27,7 +27,9 @@ DIR/<last path segment>.pem (leaf + chain) and DIR/<last path segment>.key.
 
 Example:
   $ meshbridge dev mint --out certs --trust-domain example.org \\
-      --id spiffe://example.org/ns/shop/sa/web --id spiffe://example.org/ns/meshbridge/sa/broker`,
+      --id spiffe://example.org/ns/shop/sa/web --id spiffe://example.org/ns/meshbridge/sa/broker
+
+Exit status: 0 written, 2 usage error or a CA in --out that cannot be read.`,
     )
     .action(
       r.action((ctx, opts: { out: string; trustDomain: string; id: string[]; ttl: string }) => {
@@ -81,7 +83,9 @@ export function registerDevJwt(dev: Command, r: Registrar): void {
       'after',
       `
 Example:
-  $ meshbridge dev jwt --ca certs --id spiffe://example.org/ns/shop/sa/web --audience meshbridge-broker`,
+  $ meshbridge dev jwt --ca certs --id spiffe://example.org/ns/shop/sa/web --audience meshbridge-broker
+
+Exit status: 0 printed, 2 usage error or a CA that cannot be read.`,
     )
     .action(
       r.action((ctx, opts: { ca: string; id: string; audience: string[]; ttl: string }) => {

@@ -106,7 +106,10 @@ Exit codes: 0 the identity maps to a SPIFFE ID, 1 it does not (no rule, bad temp
 
 Examples:
   $ meshbridge map explain spiffe://cluster.local/ns/shop/sa/web --rules rules.yaml
-  $ meshbridge map explain web.shop.serviceaccount.identity.linkerd.cluster.local --json`,
+  $ meshbridge map explain web.shop.serviceaccount.identity.linkerd.cluster.local --json
+
+Exit status: 0 every subject maps to a SPIFFE ID, 1 some subject maps to none, 2 usage
+error or unreadable rules.`,
     )
     .action(
       r.action((ctx, identity: string, opts: { rules?: string; cluster?: string; mesh?: string }) =>

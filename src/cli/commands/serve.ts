@@ -61,7 +61,10 @@ Logs are JSON lines on stdout. SIGINT/SIGTERM stop after in-flight requests.
 Examples:
   $ meshbridge serve
   $ meshbridge serve --config /etc/meshbridge/meshbridge.yaml
-  $ MESHBRIDGE_LISTEN=0.0.0.0:8080 MESHBRIDGE_ADMIN_TOKEN=$(cat token) meshbridge serve`,
+  $ MESHBRIDGE_LISTEN=0.0.0.0:8080 MESHBRIDGE_ADMIN_TOKEN=$(cat token) meshbridge serve
+
+Exit status: 0 stopped by SIGINT or SIGTERM, 2 the config does not load, 3 the store, a
+port or the Workload API is unavailable at start.`,
     )
     .action(
       r.action(async (ctx, opts: { config?: string; listen?: string }) => {

@@ -68,7 +68,10 @@ every other entry is foreign and is never proposed for deletion.
 Examples:
   $ spire-server entry show -output json > entries.json
   $ meshbridge spire sync --entries entries.json
-  $ kubectl exec -n spire spire-server-0 -- spire-server entry show -output json | meshbridge spire sync --entries -`,
+  $ kubectl exec -n spire spire-server-0 -- spire-server entry show -output json | meshbridge spire sync --entries -
+
+Exit status: 0 synced (--watch: stopped by SIGINT or SIGTERM), 2 usage error or unreadable
+input (nothing is stored), 3 the store or the Workload API (--socket) is unavailable.`,
     )
     .action(
       r.action(async (ctx, opts: SpireSyncOptions) => {
