@@ -72,9 +72,9 @@ export function schemaProblems(
   const out: string[] = [];
   const seen = new Set<string>();
   for (const e of Value.Errors(schema, value)) {
-    const key = `${e.path}|${e.message}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
+    // One problem a path: a missing property is also reported as "Expected string" etc.
+    if (seen.has(e.path)) continue;
+    seen.add(e.path);
     const path = [...prefix.map(String), ...pointerSegments(e.path)];
     out.push(`${locate(parsed, path)}: /${path.join('/')} ${e.message}`);
     if (out.length >= max) break;

@@ -80,6 +80,10 @@ describe('broker config', () => {
         expect.stringMatching(/^meshbridge\.yaml:9:11: \/broker\/colour Unexpected property/),
       ]),
     );
+    // One problem a path: the missing key is not reported a second time as "Expected string".
+    expect(p.filter((l) => l.includes('/broker/tls/key '))).toEqual([
+      expect.stringMatching(/\/broker\/tls\/key Expected required property$/),
+    ]);
     const q = problemsOf(`broker:
   tls: { cert: a.pem, key: a.key }
   trust: [{ kind: spire, trustDomain: example.org, bundles: [b.pem] }]
