@@ -26,6 +26,7 @@ export const errorReplies = {
   401: ErrorReply,
   403: ErrorReply,
   404: ErrorReply,
+  413: ErrorReply,
   429: ErrorReply,
   500: ErrorReply,
   502: ErrorReply,

@@ -37,6 +37,8 @@ export type BrokerErrorCode =
   | 'LEASE_BUSY'
   | 'RATE_LIMITED'
   | 'REQUEST_INVALID'
+  /** The request body is over the server's limit (413). */
+  | 'REQUEST_TOO_LARGE'
   | 'ROUTE_NOT_FOUND'
   /** The token exchange asked for a token type or grant the broker does not issue. */
   | 'TOKEN_EXCHANGE_UNSUPPORTED'
@@ -70,6 +72,7 @@ const CATEGORY: Record<BrokerErrorCode, ErrorCategory> = {
   LEASE_BUSY: 'unavailable',
   RATE_LIMITED: 'unavailable',
   REQUEST_INVALID: 'input',
+  REQUEST_TOO_LARGE: 'input',
   ROUTE_NOT_FOUND: 'not-found',
   TOKEN_EXCHANGE_UNSUPPORTED: 'input',
   TOKEN_EXCHANGE_NOT_A_TOKEN: 'input',

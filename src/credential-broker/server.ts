@@ -21,7 +21,7 @@ import type { TLSSocket } from 'node:tls';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { Value } from '@sinclair/typebox/value';
+import { Value, type ValueError } from '@sinclair/typebox/value';
 import Fastify, {
   type FastifyInstance,
   type FastifyPluginAsync,
@@ -320,7 +320,10 @@ const strictValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) =
   return (value: unknown) => {
     const v = httpPart === 'body' ? (value ?? {}) : Value.Convert(schema, value);
     if (check.Check(v)) return { value: v };
-    const error = [...check.Errors(v)].slice(0, 5).map((e) => ({
+    // One problem a path (a missing property also fails its type), at most five.
+    const firstPerPath = new Map<string, ValueError>();
+    for (const e of check.Errors(v)) if (!firstPerPath.has(e.path)) firstPerPath.set(e.path, e);
+    const error = [...firstPerPath.values()].slice(0, 5).map((e) => ({
       message: e.message,
       instancePath: e.path,
       schemaPath: '',
@@ -389,7 +392,14 @@ export function replyWithError(
     code = err.code;
     message = err.message;
   } else if (status < 500) {
-    code = typeof e.code === 'string' ? e.code : 'REQUEST_INVALID';
+    // fastify's own refusals (malformed JSON, a body over the limit) carry FST_* codes:
+    // internals of the framework, not codes a client should switch on.
+    code =
+      typeof e.code === 'string' && !e.code.startsWith('FST_')
+        ? e.code
+        : status === 413
+          ? 'REQUEST_TOO_LARGE'
+          : 'REQUEST_INVALID';
     message = e.message;
   } else {
     code = 'INTERNAL';

@@ -275,6 +275,8 @@ export interface CallOptions {
   body?: unknown;
   /** Send `body` form-encoded. */
   form?: boolean;
+  /** Send these bytes as the body, as they are (content-type from `headers`, else JSON). */
+  raw?: string;
   client?: ClientCert;
   bearer?: string;
   headers?: Record<string, string>;
@@ -301,6 +303,10 @@ export function call(baseUrl: string, opts: CallOptions): Promise<CallResult> {
       headers['content-type'] = 'application/json';
     }
   }
+  if (opts.raw !== undefined) {
+    payload = opts.raw;
+    headers['content-type'] ??= 'application/json';
+  }
   if (opts.bearer !== undefined) headers.authorization = `Bearer ${opts.bearer}`;
   return new Promise((resolve, reject) => {
     const req = request(
@@ -308,7 +314,7 @@ export function call(baseUrl: string, opts: CallOptions): Promise<CallResult> {
         host: url.hostname,
         port: url.port,
         path: url.pathname + url.search,
-        method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
+        method: opts.method ?? (opts.body === undefined && opts.raw === undefined ? 'GET' : 'POST'),
         headers,
         agent: false,
         rejectUnauthorized: false,
