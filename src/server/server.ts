@@ -1,3 +1,16 @@
+/**
+ * `meshbridge serve`: one process, one fastify app composed of plugins:
+ *
+ *   health    GET /healthz, /readyz                      (always open: probes)
+ *   metrics   GET /metrics                               (prom-client registry of this server)
+ *   dashboard GET /, /assets/dashboard.js, /api/v1/...   (guarded off loopback)
+ *   bundle    GET <bundleEndpoint.path>/<trust-domain>   (SPIFFE bundle endpoint, open: R117)
+ *   broker    POST /v1/credentials/:name, ...            (when `broker:` is configured; its own auth)
+ *
+ * Listeners: `listen` (plain HTTP; the broker's routes are not served there) and, with a
+ * broker, the broker's HTTPS listener (client certificates requested, not required),
+ * where the same app also answers with mTLS, so an admin SVID can open the dashboard.
+ */
 import {
   createServer as createHttpServer,
   type Server as HttpServer,

@@ -78,7 +78,7 @@ SPIRE entries carry the hint "meshbridge" or "meshbridge:<owner>": that is how m
 knows an entry is its own. The plan (after \`meshbridge spire sync --entries\`) never
 proposes to delete an entry without it.
 
-Exit codes: 0 mapped, 1 a blocking problem, 2 usage or unreadable input, 3 store down.
+Exit status: 0 mapped, 1 a blocking problem, 2 usage or unreadable input, 3 store down.
 
 Examples:
   $ meshbridge map --rules rules.yaml
@@ -101,15 +101,12 @@ Examples:
     .addHelpText(
       'after',
       `
-Exit codes: 0 the identity maps to a SPIFFE ID, 1 it does not (no rule, bad template),
+Exit status: 0 the identity maps to a SPIFFE ID, 1 it does not (no rule, bad template),
 2 usage or an identity in no known form.
 
 Examples:
   $ meshbridge map explain spiffe://cluster.local/ns/shop/sa/web --rules rules.yaml
-  $ meshbridge map explain web.shop.serviceaccount.identity.linkerd.cluster.local --json
-
-Exit status: 0 every subject maps to a SPIFFE ID, 1 some subject maps to none, 2 usage
-error or unreadable rules.`,
+  $ meshbridge map explain web.shop.serviceaccount.identity.linkerd.cluster.local --json`,
     )
     .action(
       r.action((ctx, identity: string, opts: { rules?: string; cluster?: string; mesh?: string }) =>
