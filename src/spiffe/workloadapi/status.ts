@@ -13,7 +13,9 @@ export function errorFromStatus(rpc: string, st: Partial<StatusObject>): SpiffeE
   const code = st.code ?? GrpcStatus.UNKNOWN;
   const details = { rpc, grpcCode: GrpcStatus[code] ?? String(code), grpcDetails: st.details ?? '' };
   const what = `Workload API ${rpc}`;
-  const why = st.details ? `: ${st.details}` : '';
+  // grpc-js ends connection failures with an empty "Resolution note: ".
+  const text = (st.details ?? '').replace(/\s*Resolution note:\s*$/, '').trim();
+  const why = text === '' ? '' : `: ${text}`;
   switch (code) {
     case GrpcStatus.INVALID_ARGUMENT:
       return new SpiffeError('WORKLOAD_API_INVALID_ARGUMENT', 'input', `${what} rejected the request${why}`, {

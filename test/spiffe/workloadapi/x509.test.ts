@@ -207,7 +207,11 @@ describe('fetchX509Context', () => {
 
   it('reports an unreachable endpoint as WORKLOAD_API_UNAVAILABLE', async () => {
     await fake.stop();
-    await expect(client.fetchX509Context()).rejects.toMatchObject({ code: 'WORKLOAD_API_UNAVAILABLE' });
+    const err = await client.fetchX509Context().catch((e: Error) => e);
+    expect(err).toMatchObject({ code: 'WORKLOAD_API_UNAVAILABLE', category: 'unavailable' });
+    // One readable line: grpc-js's empty "Resolution note: " tail is dropped.
+    expect((err as Error).message).toMatch(/^Workload API FetchX509SVID is unavailable: \S/);
+    expect((err as Error).message).not.toMatch(/Resolution note:\s*$/);
   });
 });
 
