@@ -55,7 +55,7 @@ export {
   httpsWebTls,
   MOZILLA_INTERMEDIATE_CIPHERS,
 } from './endpoint/tls.js';
-export { DualTrustError } from './errors.js';
+export { DualTrustError, inputError, verdictError } from './errors.js';
 export {
   type EndpointProfile,
   type FetchedBundle,

@@ -241,6 +241,42 @@ describe('bundle build / verify and spire sync over a store', () => {
     );
   });
 
+  it('refuses to build a bundle with no roots (exit 1, BUNDLE_NO_ROOTS), publishing and writing nothing', async () => {
+    const emptyDb = join(dir, 'empty.db');
+    const out = join(dir, 'empty.pem');
+    const empty = await cli(['--db', emptyDb, 'bundle', 'build', '--format', 'pem', '--out', out], {
+      cwd: dir,
+    });
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toMatch(
+      /^meshbridge: no trust roots for phase dual-trust: .* \[BUNDLE_NO_ROOTS\]\n$/,
+    );
+    expect(() => readFileSync(out)).toThrow();
+    const store = await openStore(emptyDb);
+    try {
+      expect(
+        await store.db
+          .selectFrom('bundle_versions' as never)
+          .selectAll()
+          .execute(),
+      ).toEqual([]);
+    } finally {
+      await store.close();
+    }
+    // A trust domain nothing was imported or synced for: the same refusal.
+    const nowhere = await run(
+      '--json',
+      'bundle',
+      'build',
+      '--format',
+      'spiffe',
+      '--trust-domain',
+      'nowhere.example',
+    );
+    expect(nowhere.code).toBe(1);
+    expect((nowhere.json() as { error: { code: string } }).error.code).toBe('BUNDLE_NO_ROOTS');
+  });
+
   it('spire sync --bundle reads `bundle show -format spiffe` and `bundle list -format spiffe` output', async () => {
     const show = new SpiffeBundle(TrustDomain.parse(TD), {
       x509Authorities: [spire.cert, spire2.cert],

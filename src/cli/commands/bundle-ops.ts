@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { writeFileAtomic } from '../../devca/files.js';
 import {
+  ALL_SCOPE,
   type Artifact,
   BUNDLE_PHASES,
   bundleForPhase,
@@ -29,6 +30,7 @@ import {
   simulate,
   type TrustSet,
   trustOfPhase,
+  verdictError,
   workloadKeyOf,
   workloadsFromChains,
 } from '../../dual-trust/index.js';
@@ -142,7 +144,7 @@ Examples:
   $ meshbridge bundle build --format linkerd --out ./rollout/
   $ meshbridge bundle build --format spiffe --trust-domain cluster.local --phase spiffe-only
 
-Exit status: 0 built, 1 refused (expired or expiring roots), 2 usage or input error.`,
+Exit status: 0 built, 1 refused (expired or expiring roots, or no roots at all), 2 usage or input error.`,
     )
     .action(r.action((ctx, opts: BuildOptions) => runBuild(ctx, opts)));
 
@@ -273,6 +275,12 @@ async function runBuild(ctx: CommandContext, opts: BuildOptions): Promise<void> 
       phase,
       opts.trustDomain === undefined ? {} : { trustDomain: opts.trustDomain },
     );
+    // Refused before anything is published: rolled out, an empty bundle trusts nothing.
+    if (pb.trustDomains.every((td) => td.roots.length === 0 && td.jwtKeys.length === 0))
+      throw verdictError(
+        'BUNDLE_NO_ROOTS',
+        `no trust roots for phase ${phase}${scope.name === ALL_SCOPE.name ? '' : ` in scope ${scope.name}`}${opts.trustDomain === undefined ? '' : ` of trust domain ${opts.trustDomain}`}: an empty bundle would break every connection; import the mesh's CA material (meshbridge import) or sync SPIRE's bundle (meshbridge spire sync) first`,
+      );
     const sequences = new Map<string, bigint>();
     for (const td of pb.trustDomains) {
       if (opts.dryRun) continue;
