@@ -48,6 +48,8 @@ export type BrokerErrorCode =
   | 'AUDIT_UNAVAILABLE'
   | 'BACKEND_NOT_CONFIGURED'
   | 'BROKER_NOT_READY'
+  /** A listener could not open (port taken, no permission, no such address). */
+  | 'LISTEN_FAILED'
   | 'FETCH_FAILED'
   | 'FETCH_SERVER_UNTRUSTED';
 
@@ -79,6 +81,7 @@ const CATEGORY: Record<BrokerErrorCode, ErrorCategory> = {
   AUDIT_UNAVAILABLE: 'unavailable',
   BACKEND_NOT_CONFIGURED: 'internal',
   BROKER_NOT_READY: 'unavailable',
+  LISTEN_FAILED: 'unavailable',
   FETCH_FAILED: 'unavailable',
   FETCH_SERVER_UNTRUSTED: 'verdict',
 };

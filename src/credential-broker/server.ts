@@ -32,7 +32,7 @@ import Fastify, {
 } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import { parseDuration } from '../spiffe/duration.js';
-import { type Clock, CodedError, listenFailed } from '../spiffe/errors.js';
+import { type Clock, CodedError } from '../spiffe/errors.js';
 import { SpiffeId } from '../spiffe/spiffeid/index.js';
 import { JwtSource, X509Source } from '../spiffe/workloadapi/index.js';
 import { openStore, type Store } from '../store/index.js';
@@ -417,6 +417,24 @@ export function replyWithError(
   return reply.code(status).send({ error: { code, message } });
 }
 
+/**
+ * How every listener of meshbridge (broker, `serve`'s dashboard) reports that it could
+ * not open: LISTEN_FAILED with the address as configured, the system error as `cause`.
+ */
+export function listenFailed(err: unknown, host: string, port: number): BrokerError {
+  const code = (err as { code?: unknown }).code;
+  const why =
+    code === 'EADDRINUSE'
+      ? 'the address is already in use'
+      : code === 'EACCES'
+        ? 'permission denied (ports below 1024 need privileges)'
+        : code === 'EADDRNOTAVAIL'
+          ? 'no interface of this machine has that address'
+          : (err as Error).message;
+  const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return new BrokerError('LISTEN_FAILED', `cannot listen on ${address}: ${why}`, { cause: err });
+}
+
 // ---------------------------------------------------------------- the standalone server
 
 export interface BrokerServerDeps {
@@ -690,7 +708,7 @@ export async function createBrokerServer(
         const address = await served
           .listen({ host: config.listen.host, port: config.listen.port })
           .catch((err: unknown) => {
-            throw listenFailed(err, `${host}:${config.listen.port}`);
+            throw listenFailed(err, config.listen.host, config.listen.port);
           });
         const port = (served.server.address() as { port: number }).port;
         server.url = `https://${host}:${port}`;

@@ -28,6 +28,7 @@ import {
   type BrokerServerDeps,
   createBrokerServer,
   fastifyLogging,
+  listenFailed,
   noRequestLoggers,
   replyWithError,
 } from '../credential-broker/server.js';
@@ -35,7 +36,7 @@ import { loadDashboard } from '../dashboard/data.js';
 import type { DashboardData } from '../dashboard/model.js';
 import { dashboardPlugin } from '../dashboard/plugin.js';
 import { bundleEndpointPlugin } from '../dual-trust/endpoint/plugin.js';
-import { type Clock, listenFailed } from '../spiffe/errors.js';
+import type { Clock } from '../spiffe/errors.js';
 import { openStore, type Store } from '../store/index.js';
 import { VERSION } from '../version.js';
 import { accessGuard, type Guard } from './access.js';
@@ -272,10 +273,9 @@ export async function createServer(config: ServeConfig, deps: ServerDeps = {}): 
         bundles.start();
         const host = config.listen.host;
         const openHere = isLoopbackHost(host) && !config.access.requireAuth;
-        const where = `${hostPart(host)}:${config.listen.port}`;
         if (broker === undefined) {
           await app.listen({ host, port: config.listen.port }).catch((err: unknown) => {
-            throw listenFailed(err, where);
+            throw listenFailed(err, host, config.listen.port);
           });
           const port = (app.server.address() as AddressInfo).port;
           if (openHere) openPorts.add(port);
@@ -287,7 +287,7 @@ export async function createServer(config: ServeConfig, deps: ServerDeps = {}): 
           const srv = createHttpServer(handler);
           httpServer = srv;
           await new Promise<void>((resolve, reject) => {
-            const failed = (err: Error) => reject(listenFailed(err, where));
+            const failed = (err: Error) => reject(listenFailed(err, host, config.listen.port));
             srv.once('error', failed);
             srv.listen(config.listen.port, host, () => {
               srv.off('error', failed);

@@ -61,22 +61,3 @@ export interface Warning {
 /** Injected time: everything that judges validity takes one. */
 export type Clock = () => Date;
 export const systemClock: Clock = () => new Date();
-
-/**
- * A listener that could not open (port in use, no permission): the one coded form every
- * server of meshbridge reports it in. The system error stays the `cause`.
- */
-export function listenFailed(err: unknown, address: string): CodedError {
-  const code = (err as { code?: unknown }).code;
-  const why =
-    code === 'EADDRINUSE'
-      ? 'the address is already in use'
-      : code === 'EACCES'
-        ? 'permission denied (ports below 1024 need privileges)'
-        : code === 'EADDRNOTAVAIL'
-          ? 'no interface of this machine has that address'
-          : (err as Error).message;
-  return new CodedError('LISTEN_FAILED', 'unavailable', `cannot listen on ${address}: ${why}`, {
-    cause: err,
-  });
-}

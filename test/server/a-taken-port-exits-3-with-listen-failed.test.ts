@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareDemo, serveDemo } from '../../src/cli/commands/demo-run.js';
-import { listenFailed } from '../../src/spiffe/errors.js';
+import { listenFailed } from '../../src/credential-broker/server.js';
 import { cli } from '../cli/run.js';
 import { startBroker, type TestBroker } from '../credential-broker/helpers/broker.js';
 
@@ -37,6 +37,21 @@ describe('a port that is taken', () => {
     expect(r.code).toBe(3);
     expect(r.stderr.trim()).toBe(
       `meshbridge: cannot listen on 127.0.0.1:${port}: the address is already in use [LISTEN_FAILED]`,
+    );
+  });
+
+  it('names the address as configured, not the loopback the dashboard URL shows for it', async () => {
+    const r = await cli(['serve'], {
+      cwd: dir,
+      env: {
+        MESHBRIDGE_LISTEN: `0.0.0.0:${port}`,
+        MESHBRIDGE_ADMIN_TOKEN: 'a-token-long-enough-for-the-config-check-0123456789',
+        MESHBRIDGE_DB: join(dir, 'serve.db'),
+      },
+    });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toContain(
+      `cannot listen on 0.0.0.0:${port}: the address is already in use [LISTEN_FAILED]`,
     );
   });
 
@@ -82,11 +97,13 @@ describe('a port that is taken', () => {
 
   it('says why for the usual system errors, and keeps the system error as the cause', () => {
     const sys = (code: string) => Object.assign(new Error(`listen ${code}`), { code, syscall: 'listen' });
-    expect(listenFailed(sys('EACCES'), '0.0.0.0:443').message).toBe(
+    expect(listenFailed(sys('EACCES'), '0.0.0.0', 443).message).toBe(
       'cannot listen on 0.0.0.0:443: permission denied (ports below 1024 need privileges)',
     );
-    expect(listenFailed(sys('EADDRNOTAVAIL'), '10.9.9.9:8080').message).toMatch(/no interface/);
-    const other = listenFailed(sys('EMFILE'), 'h:1');
+    expect(listenFailed(sys('EADDRNOTAVAIL'), '::1', 8080).message).toBe(
+      'cannot listen on [::1]:8080: no interface of this machine has that address',
+    );
+    const other = listenFailed(sys('EMFILE'), 'h', 1);
     expect(other).toMatchObject({
       code: 'LISTEN_FAILED',
       category: 'unavailable',
