@@ -21,7 +21,7 @@ import type { TLSSocket } from 'node:tls';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { Value, type ValueError } from '@sinclair/typebox/value';
+import { Value } from '@sinclair/typebox/value';
 import Fastify, {
   type FastifyInstance,
   type FastifyPluginAsync,
@@ -63,6 +63,7 @@ import { BrokerError, httpStatusOf, unauthenticated } from './errors.js';
 import { buildOpenApi, type RouteDoc } from './openapi.js';
 import { PolicyHolder } from './policy/holder.js';
 import { ServingIdentity } from './serving.js';
+import { firstErrorPerPath } from './yaml.js';
 
 export interface BrokerPluginOptions {
   broker: Broker;
@@ -320,10 +321,7 @@ const strictValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) =
   return (value: unknown) => {
     const v = httpPart === 'body' ? (value ?? {}) : Value.Convert(schema, value);
     if (check.Check(v)) return { value: v };
-    // One problem a path (a missing property also fails its type), at most five.
-    const firstPerPath = new Map<string, ValueError>();
-    for (const e of check.Errors(v)) if (!firstPerPath.has(e.path)) firstPerPath.set(e.path, e);
-    const error = [...firstPerPath.values()].slice(0, 5).map((e) => ({
+    const error = firstErrorPerPath(check.Errors(v), 5).map((e) => ({
       message: e.message,
       instancePath: e.path,
       schemaPath: '',

@@ -4,7 +4,7 @@
  * a policy or config without guessing.
  */
 import type { TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { Value, type ValueError } from '@sinclair/typebox/value';
 import { type Document, isNode, LineCounter, parseDocument } from 'yaml';
 import { BrokerError, type BrokerErrorCode } from './errors.js';
 
@@ -60,6 +60,19 @@ export interface SchemaTarget {
   prefix: readonly (string | number)[];
 }
 
+/**
+ * The first of a schema's errors at each path, at most `max`: a missing property is also
+ * reported as failing its type ("Expected string"), which says nothing more.
+ */
+export function firstErrorPerPath(errors: Iterable<ValueError>, max: number): ValueError[] {
+  const byPath = new Map<string, ValueError>();
+  for (const e of errors) {
+    if (!byPath.has(e.path)) byPath.set(e.path, e);
+    if (byPath.size >= max) break;
+  }
+  return [...byPath.values()];
+}
+
 /** Every schema violation as `file:line:col: /path message` (at most `max`). */
 export function schemaProblems(
   schema: TSchema,
@@ -69,17 +82,10 @@ export function schemaProblems(
 ): string[] {
   const value = target === undefined ? parsed.value : target.value;
   const prefix = target?.prefix ?? [];
-  const out: string[] = [];
-  const seen = new Set<string>();
-  for (const e of Value.Errors(schema, value)) {
-    // One problem a path: a missing property is also reported as "Expected string" etc.
-    if (seen.has(e.path)) continue;
-    seen.add(e.path);
+  return firstErrorPerPath(Value.Errors(schema, value), max).map((e) => {
     const path = [...prefix.map(String), ...pointerSegments(e.path)];
-    out.push(`${locate(parsed, path)}: /${path.join('/')} ${e.message}`);
-    if (out.length >= max) break;
-  }
-  return out;
+    return `${locate(parsed, path)}: /${path.join('/')} ${e.message}`;
+  });
 }
 
 /** Throws `code` listing the problems, or returns the value typed by the schema. */
